@@ -1,0 +1,1 @@
+//! RFC 9568 state machine (in progress).

@@ -1,0 +1,3 @@
+//! vrrpd library: controller, datapaths, drivers.
+
+pub mod config;
