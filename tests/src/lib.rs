@@ -1,1 +1,5 @@
-//! Test support.
+//! Test support shared by the integration tests, the failure lab and benchmarks:
+//! network namespaces with guaranteed teardown, and crafted frames.
+
+pub mod frames;
+pub mod netns;

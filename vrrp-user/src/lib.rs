@@ -1,3 +1,4 @@
 //! vrrpd library: controller, datapaths, drivers.
 
 pub mod config;
+pub mod datapath;

@@ -1,0 +1,154 @@
+//! Network namespaces owned by a test, torn down by `Drop` also when the test fails.
+//!
+//! Every namespace name carries the test process id, so parallel tests and leftovers
+//! of a killed run never collide; `Netns::new` removes a stale namespace of the same
+//! name first. Processes started with `spawn` are killed by PID on drop.
+
+use std::{
+    process::{Child, Command, Output, Stdio},
+    sync::atomic::{AtomicU32, Ordering},
+};
+
+use anyhow::{Context, Result, bail};
+
+/// Fails with a message naming what is missing, so CI never silently skips.
+pub fn require_root_and_netns() -> Result<()> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        bail!("namespace tests need root (CAP_NET_ADMIN, CAP_SYS_ADMIN): run as root");
+    }
+    let out = Command::new("ip").arg("-V").output();
+    if out.is_err() {
+        bail!("namespace tests need iproute2's `ip` command: apt-get install iproute2");
+    }
+    Ok(())
+}
+
+/// Runs a command, failing with its stderr if it exits non-zero.
+pub fn run(cmd: &mut Command) -> Result<Output> {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("spawning {cmd:?}"))?;
+    if !out.status.success() {
+        bail!(
+            "{cmd:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(out)
+}
+
+/// Runs `ip ARGS...`.
+pub fn ip(args: &[&str]) -> Result<Output> {
+    run(Command::new("ip").args(args))
+}
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// A unique, short name: `{prefix}{pid}x{seq}` (namespace and interface names are short).
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}{}x{}",
+        std::process::id() % 100_000,
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// One network namespace, deleted (with its processes killed) on drop.
+pub struct Netns {
+    pub name: String,
+    children: Vec<Child>,
+}
+
+impl Netns {
+    pub fn new(prefix: &str) -> Result<Netns> {
+        let name = unique(prefix);
+        let _ = Command::new("ip")
+            .args(["netns", "del", &name])
+            .stderr(Stdio::null())
+            .status();
+        ip(&["netns", "add", &name])?;
+        let ns = Netns {
+            name,
+            children: Vec::new(),
+        };
+        ns.exec(&["ip", "link", "set", "lo", "up"])?;
+        Ok(ns)
+    }
+
+    /// A `Command` that runs `argv` inside this namespace.
+    pub fn command(&self, argv: &[&str]) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name]).args(argv);
+        c
+    }
+
+    /// Runs `argv` inside the namespace and waits for it.
+    pub fn exec(&self, argv: &[&str]) -> Result<Output> {
+        run(&mut self.command(argv))
+    }
+
+    /// Starts `argv` inside the namespace; it is killed by PID when `self` drops.
+    pub fn spawn(&mut self, argv: &[&str]) -> Result<u32> {
+        let child = self
+            .command(argv)
+            .stdin(Stdio::null())
+            .spawn()
+            .with_context(|| format!("spawning {argv:?} in {}", self.name))?;
+        let pid = child.id();
+        self.children.push(child);
+        Ok(pid)
+    }
+
+    /// Interface index of `dev` inside the namespace.
+    pub fn ifindex(&self, dev: &str) -> Result<u32> {
+        let out = self.exec(&["cat", &format!("/sys/class/net/{dev}/ifindex")])?;
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .with_context(|| format!("ifindex of {dev} in {}", self.name))
+    }
+
+    /// Enters the namespace on the calling thread (for in-process daemons and
+    /// sockets). Use from a dedicated thread: the thread stays in the namespace.
+    pub fn enter(&self) -> Result<()> {
+        let path = format!("/var/run/netns/{}", self.name);
+        let f = std::fs::File::open(&path).with_context(|| format!("opening {path}"))?;
+        use std::os::fd::AsRawFd;
+        // SAFETY: setns on a valid namespace fd for this thread only.
+        let r = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
+        if r != 0 {
+            bail!("setns({path}): {}", std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// Joins two namespaces with a veth pair named `a_dev` / `b_dev`, brought up.
+pub fn veth(a: &Netns, a_dev: &str, b: &Netns, b_dev: &str) -> Result<()> {
+    let tmp_a = unique("va");
+    let tmp_b = unique("vb");
+    ip(&["link", "add", &tmp_a, "type", "veth", "peer", "name", &tmp_b])?;
+    ip(&["link", "set", &tmp_a, "netns", &a.name])?;
+    ip(&["link", "set", &tmp_b, "netns", &b.name])?;
+    a.exec(&["ip", "link", "set", &tmp_a, "name", a_dev])?;
+    b.exec(&["ip", "link", "set", &tmp_b, "name", b_dev])?;
+    a.exec(&["ip", "link", "set", a_dev, "up"])?;
+    b.exec(&["ip", "link", "set", b_dev, "up"])?;
+    Ok(())
+}

@@ -1,0 +1,424 @@
+//! Verdict tests of the loaded XDP program on crafted frames (BPF_PROG_TEST_RUN), each
+//! also run through the socket path's userspace validator: both must agree on the
+//! verdict, the counter and the record.
+//!
+//! `BPF_PROG_TEST_RUN` without a context runs the program as if the frame arrived on
+//! the namespace's loopback device, so the VRID table is keyed on ifindex 1.
+
+use aya::{TestRun, TestRunOptions};
+use vrrp_common::{
+    AdvertRecord, Counter, MAX_ADDRS, PeerConfig, REC_F_MULTICAST, REC_F_V2_CSUM, RING_BYTES,
+    VRID_F_ANY_SOURCE, VRID_F_MULTICAST, VRID_F_V2_CSUM_OK, VRRP_MCAST_V4, VridConfig,
+};
+use vrrp_tests::frames::{Csum, FrameSpec, arp_frame, udp_frame};
+use vrrp_user::datapath::{
+    Counters, DatapathConfig, PeerEntry, VridEntry, monotonic_ns,
+    table::Table,
+    validate::{Verdict, validate_frame},
+    xdp::XdpDatapath,
+};
+
+const LO: u32 = 1;
+/// Return codes of an XDP program (linux/bpf.h `enum xdp_action`).
+const XDP_DROP: u32 = 1;
+const XDP_PASS: u32 = 2;
+const PEER: [u8; 4] = [10, 1, 2, 10];
+const LOCAL: [u8; 4] = [10, 1, 1, 10];
+
+fn peer(addr: [u8; 4], ttl_min: u8) -> PeerEntry {
+    PeerEntry {
+        addr,
+        config: PeerConfig {
+            ttl_min,
+            ttl_max: 255,
+            _pad: [0; 2],
+        },
+    }
+}
+
+fn vrid(vrid: u8, version: u8, flags: u8, unicast_dst: [u8; 4], peers: Vec<PeerEntry>) -> VridEntry {
+    VridEntry {
+        ifindex: LO,
+        vrid,
+        config: VridConfig {
+            unicast_dst,
+            flags,
+            version,
+            _pad: [0; 2],
+        },
+        peers,
+    }
+}
+
+/// VRID 51: v3 unicast, peer 10.1.2.10 with TTL window 250..=255.
+/// VRID 52: v2, multicast, same peer.
+/// VRID 53: v3 unicast, accepts the v2-style checksum.
+/// VRID 54: v3 multicast from any source.
+fn config() -> DatapathConfig {
+    DatapathConfig {
+        entries: vec![
+            vrid(51, 3, 0, LOCAL, vec![peer(PEER, 250)]),
+            vrid(52, 2, VRID_F_MULTICAST, [0; 4], vec![peer(PEER, 1)]),
+            vrid(53, 3, VRID_F_V2_CSUM_OK, LOCAL, vec![peer(PEER, 1)]),
+            vrid(54, 3, VRID_F_MULTICAST | VRID_F_ANY_SOURCE, [0; 4], vec![]),
+        ],
+    }
+}
+
+struct Harness {
+    dp: XdpDatapath,
+    table: Table,
+}
+
+/// What one frame did.
+#[derive(Debug)]
+struct Outcome {
+    action: u32,
+    counter: Option<Counter>,
+    record: Option<AdvertRecord>,
+}
+
+impl Harness {
+    fn new() -> Harness {
+        let mut dp = XdpDatapath::load().expect(
+            "loading the XDP program failed: needs root (CAP_BPF, CAP_NET_ADMIN) and the \
+             embedded object built by vrrp-user/build.rs",
+        );
+        let cfg = config();
+        dp.update(&cfg).expect("writing maps");
+        Harness {
+            dp,
+            table: Table::new(&cfg),
+        }
+    }
+
+    fn run_repeat(&mut self, frame: &[u8], repeat: u32) -> u32 {
+        let mut opts = TestRunOptions::new();
+        opts.data_in = Some(frame);
+        opts.repeat = repeat;
+        self.dp
+            .program()
+            .test_run(opts)
+            .expect("BPF_PROG_TEST_RUN")
+            .return_value
+    }
+
+    /// Runs `frame` through XDP and the userspace validator; asserts they agree.
+    fn run(&mut self, frame: &[u8]) -> Outcome {
+        let before = self.dp.counters();
+        let t0 = monotonic_ns();
+        let action = self.run_repeat(frame, 1);
+        let t1 = monotonic_ns();
+        let after = self.dp.counters();
+        let counter = diff(&before, &after);
+        let mut records = Vec::new();
+        self.dp.drain(&mut records);
+        assert!(records.len() <= 1, "one frame, at most one record: {records:?}");
+        let record = records.pop();
+        if let Some(r) = &record {
+            assert!(
+                (t0..=t1).contains(&r.rx_ns),
+                "kernel timestamp {} outside the test run [{t0}, {t1}]",
+                r.rx_ns
+            );
+        }
+
+        // The socket path's validator must say the same.
+        let user = validate_frame(frame, LO, record.map_or(0, |r| r.rx_ns), &self.table);
+        assert_eq!(user.counter(), counter, "XDP and userspace disagree on the counter");
+        match user {
+            Verdict::Pass | Verdict::PassUnknownVrid => {
+                assert_eq!(action, XDP_PASS, "userspace passes, XDP does not")
+            }
+            Verdict::Drop(_) => assert_eq!(action, XDP_DROP),
+            Verdict::Accept(rec) => {
+                assert_eq!(action, XDP_DROP, "accepted adverts are consumed");
+                assert_eq!(Some(rec), record, "XDP and userspace records differ");
+            }
+        }
+        Outcome {
+            action,
+            counter,
+            record,
+        }
+    }
+
+    fn expect_drop(&mut self, spec: &FrameSpec, reason: Counter) {
+        let o = self.run(&spec.frame());
+        assert_eq!(o.counter, Some(reason), "{spec:?}");
+        assert_eq!(o.action, XDP_DROP);
+        assert!(o.record.is_none());
+    }
+
+    fn expect_accept(&mut self, spec: &FrameSpec) -> AdvertRecord {
+        let o = self.run(&spec.frame());
+        assert_eq!(o.counter, Some(Counter::Accepted), "{spec:?}");
+        o.record.expect("a record")
+    }
+}
+
+/// The single counter that moved by one, if any; panics if several moved.
+fn diff(before: &Counters, after: &Counters) -> Option<Counter> {
+    let moved: Vec<(Counter, u64)> = Counter::ALL
+        .iter()
+        .map(|c| (*c, after.get(*c) - before.get(*c)))
+        .filter(|(_, d)| *d != 0)
+        .collect();
+    match moved.as_slice() {
+        [] => None,
+        [(c, 1)] => Some(*c),
+        other => panic!("several counters moved for one frame: {other:?}"),
+    }
+}
+
+#[test]
+fn valid_v3_unicast_record_fields() {
+    let mut h = Harness::new();
+    let spec = FrameSpec {
+        addrs: vec![[10, 1, 255, 1], [10, 1, 255, 2]],
+        priority: 150,
+        interval: 5,
+        ..Default::default()
+    };
+    let r = h.expect_accept(&spec);
+    assert_eq!(r.src, PEER);
+    assert_eq!(r.dst, LOCAL);
+    assert_eq!(r.ifindex, LO);
+    assert_eq!((r.vrid, r.priority, r.version, r.ttl), (51, 150, 3, 254));
+    assert_eq!(r.adver_int_cs, 5);
+    assert_eq!(r.count, 2);
+    assert_eq!(r.addrs(), &[[10, 1, 255, 1], [10, 1, 255, 2]]);
+    assert_eq!(r.flags, 0);
+    assert_eq!(r.auth_type, 0);
+}
+
+#[test]
+fn valid_v2_multicast() {
+    let mut h = Harness::new();
+    let spec = FrameSpec {
+        vrid: 52,
+        dst: VRRP_MCAST_V4,
+        ttl: 255,
+        interval: 3,
+        ..FrameSpec::v2()
+    };
+    let r = h.expect_accept(&spec);
+    assert_eq!((r.version, r.vrid, r.adver_int_cs), (2, 52, 300));
+    assert_eq!(r.flags, REC_F_MULTICAST);
+}
+
+#[test]
+fn valid_with_ip_options_vlan_and_padding() {
+    let mut h = Harness::new();
+    // Router alert option (RFC 2113), 4 bytes.
+    let opts = FrameSpec {
+        ip_options: vec![0x94, 0x04, 0x00, 0x00],
+        ..Default::default()
+    };
+    assert_eq!(h.expect_accept(&opts).vrid, 51);
+    // The longest IPv4 header: 40 bytes of options (NOPs and end-of-list).
+    let long = FrameSpec {
+        ip_options: vec![1; 39],
+        ..Default::default()
+    };
+    h.expect_accept(&long);
+    let vlan = FrameSpec {
+        vlan: Some(42),
+        ..Default::default()
+    };
+    h.expect_accept(&vlan);
+    // Short frames are padded to 60 bytes on Ethernet: trailing bytes beyond the IP
+    // total length must not count as VRRP length.
+    let padded = FrameSpec {
+        trailer: 18,
+        ..Default::default()
+    };
+    h.expect_accept(&padded);
+}
+
+#[test]
+fn max_addresses_and_one_over() {
+    let mut h = Harness::new();
+    let addrs: Vec<[u8; 4]> = (0..MAX_ADDRS as u8).map(|i| [10, 1, 255, i + 1]).collect();
+    let spec = FrameSpec {
+        addrs: addrs.clone(),
+        ..Default::default()
+    };
+    let r = h.expect_accept(&spec);
+    assert_eq!(r.addrs(), addrs.as_slice());
+    let v2 = FrameSpec {
+        vrid: 52,
+        dst: VRRP_MCAST_V4,
+        ttl: 255,
+        addrs: addrs.clone(),
+        ..FrameSpec::v2()
+    };
+    h.expect_accept(&v2);
+    let mut over = addrs;
+    over.push([10, 1, 255, 99]);
+    h.expect_drop(
+        &FrameSpec {
+            addrs: over,
+            ..Default::default()
+        },
+        Counter::BadLength,
+    );
+}
+
+#[test]
+fn v2_style_checksum_only_where_allowed() {
+    let mut h = Harness::new();
+    let r = h.expect_accept(&FrameSpec {
+        vrid: 53,
+        csum: Csum::V2Style,
+        ..Default::default()
+    });
+    assert_eq!(r.flags, REC_F_V2_CSUM);
+    h.expect_drop(
+        &FrameSpec {
+            csum: Csum::V2Style,
+            ..Default::default()
+        },
+        Counter::BadChecksum,
+    );
+}
+
+#[test]
+fn multicast_any_source() {
+    let mut h = Harness::new();
+    let spec = FrameSpec {
+        vrid: 54,
+        src: [192, 0, 2, 77],
+        dst: VRRP_MCAST_V4,
+        ttl: 255,
+        ..Default::default()
+    };
+    h.expect_accept(&spec);
+    h.expect_drop(&FrameSpec { ttl: 254, ..spec }, Counter::BadTtl);
+}
+
+#[test]
+fn each_malformed_reason() {
+    let mut h = Harness::new();
+    let ok = FrameSpec::default();
+    let cases: Vec<(&str, FrameSpec, Counter)> = vec![
+        (
+            "frame cut inside the VRRP message",
+            FrameSpec { truncate: Some(14 + 20 + 6), ..ok.clone() },
+            Counter::Truncated,
+        ),
+        (
+            "IP total length leaves 4 bytes of VRRP",
+            FrameSpec { tot_len: Some(24), ..ok.clone() },
+            Counter::Truncated,
+        ),
+        ("VRRP version 1", FrameSpec { version: 1, ..ok.clone() }, Counter::BadVersion),
+        (
+            "v2 advert for a v3 VRID",
+            FrameSpec { ..FrameSpec::v2() },
+            Counter::BadVersion,
+        ),
+        ("type 2", FrameSpec { kind: 2, ..ok.clone() }, Counter::BadType),
+        (
+            "count says 2, one address",
+            FrameSpec { count: Some(2), ..ok.clone() },
+            Counter::BadLength,
+        ),
+        (
+            "IP total length shorter than the IP header",
+            FrameSpec { tot_len: Some(16), ..ok.clone() },
+            Counter::BadLength,
+        ),
+        ("checksum off by one", FrameSpec { csum: Csum::Bad, ..ok.clone() }, Counter::BadChecksum),
+        ("interval 0", FrameSpec { interval: 0, ..ok.clone() }, Counter::BadInterval),
+        ("source not a peer", FrameSpec { src: [10, 1, 3, 10], ..ok.clone() }, Counter::NotPeer),
+        ("TTL below the peer's window", FrameSpec { ttl: 200, ..ok.clone() }, Counter::BadTtl),
+        (
+            "multicast needs TTL 255",
+            FrameSpec { vrid: 52, dst: VRRP_MCAST_V4, ttl: 254, ..FrameSpec::v2() },
+            Counter::BadTtl,
+        ),
+        (
+            "unicast to another address",
+            FrameSpec { dst: [10, 1, 1, 99], ..ok.clone() },
+            Counter::BadDestination,
+        ),
+        (
+            "multicast to a unicast-only VRID",
+            FrameSpec { dst: VRRP_MCAST_V4, ttl: 255, ..ok.clone() },
+            Counter::BadDestination,
+        ),
+        ("more-fragments bit", FrameSpec { frag: 0x2000, ..ok.clone() }, Counter::Fragment),
+        ("fragment offset", FrameSpec { frag: 0x0010, ..ok.clone() }, Counter::Fragment),
+    ];
+    for (what, spec, reason) in cases {
+        let o = h.run(&spec.frame());
+        assert_eq!(o.counter, Some(reason), "{what}");
+        assert_eq!(o.action, XDP_DROP, "{what}");
+        assert!(o.record.is_none(), "{what}");
+    }
+
+    // IHL below 5: build by hand from a valid frame.
+    let mut f = ok.frame();
+    f[14] = 0x44;
+    let o = h.run(&f);
+    assert_eq!(o.counter, Some(Counter::BadLength), "IHL 4");
+}
+
+#[test]
+fn unknown_vrid_passes_and_is_counted() {
+    let mut h = Harness::new();
+    let o = h.run(&FrameSpec { vrid: 99, ..Default::default() }.frame());
+    assert_eq!(o.action, XDP_PASS);
+    assert_eq!(o.counter, Some(Counter::UnknownVrid));
+    assert!(o.record.is_none());
+}
+
+#[test]
+fn other_traffic_untouched() {
+    let mut h = Harness::new();
+    let ipv6_like = {
+        let mut f = udp_frame();
+        f[12] = 0x86;
+        f[13] = 0xdd;
+        f
+    };
+    let tcp = {
+        let mut f = udp_frame();
+        f[14 + 9] = 6;
+        f
+    };
+    let ethernet_only = vec![0u8; 14];
+    for (what, frame) in [
+        ("udp", udp_frame()),
+        ("arp", arp_frame()),
+        ("ipv6 ethertype", ipv6_like),
+        ("tcp", tcp),
+        ("ethernet header only", ethernet_only),
+    ] {
+        let o = h.run(&frame);
+        assert_eq!(o.action, XDP_PASS, "{what}");
+        assert_eq!(o.counter, None, "{what}");
+    }
+}
+
+#[test]
+fn ring_full_is_counted() {
+    let mut h = Harness::new();
+    let frame = FrameSpec::default().frame();
+    // Each record takes its size plus an 8-byte ring header.
+    let capacity = RING_BYTES as u64 / (size_of::<AdvertRecord>() as u64 + 8);
+    let runs = capacity as u32 + 500;
+    let before = h.dp.counters();
+    assert_eq!(h.run_repeat(&frame, runs), XDP_DROP);
+    let after = h.dp.counters();
+    let accepted = after.get(Counter::Accepted) - before.get(Counter::Accepted);
+    let full = after.get(Counter::RingFull) - before.get(Counter::RingFull);
+    assert_eq!(accepted + full, u64::from(runs));
+    assert!(full >= 500, "ring of {capacity} records overflowed by only {full}");
+    let mut records = Vec::new();
+    h.dp.drain(&mut records);
+    assert_eq!(records.len() as u64, accepted);
+    // Drained: there is room again.
+    h.expect_accept(&FrameSpec::default());
+}

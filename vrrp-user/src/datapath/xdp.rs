@@ -1,0 +1,271 @@
+//! The XDP datapath: load the embedded object, fill its maps from the configuration,
+//! attach it to each interface, and read validated adverts from its ring buffer.
+
+use std::{collections::HashSet, io};
+
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf},
+    programs::{Xdp, XdpMode, xdp::XdpLinkId},
+};
+use bytemuck::pod_read_unaligned;
+use tokio::io::unix::AsyncFd;
+use tracing::{info, warn};
+use vrrp_common::{AdvertRecord, Counter, PeerConfig, PeerKey, VridConfig, VridKey, names};
+
+use super::{Counters, DatapathConfig, DatapathError, XDP_OBJECT, register_readable};
+
+/// How the program ended up attached to one interface.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttachMode {
+    /// In the driver (native XDP).
+    Driver,
+    /// In the generic (SKB) hook, after the driver: slower but works everywhere (`lo`).
+    Generic,
+}
+
+pub struct XdpDatapath {
+    ebpf: Ebpf,
+    /// Registered with tokio on first `recv`, so loading works without a runtime.
+    ring: Ring,
+    attached: Vec<(u32, AttachMode, XdpLinkId)>,
+    installed: DatapathConfig,
+}
+
+impl XdpDatapath {
+    /// Loads the program, writes the maps and attaches to every configured interface.
+    pub fn start(config: &DatapathConfig) -> Result<Self, DatapathError> {
+        let mut dp = Self::load()?;
+        dp.update(config)?;
+        for ifindex in config.ifindexes() {
+            dp.attach(ifindex)?;
+        }
+        Ok(dp)
+    }
+
+    /// Loads and verifies the program without attaching it anywhere. Used by `start`
+    /// and by the verdict tests (`BPF_PROG_TEST_RUN` needs no interface).
+    pub fn load() -> Result<Self, DatapathError> {
+        raise_memlock();
+        let mut ebpf = EbpfLoader::new()
+            .load(XDP_OBJECT)
+            .map_err(|e| DatapathError::Load(e.into()))?;
+        let prog: &mut Xdp = ebpf
+            .program_mut(names::PROGRAM)
+            .ok_or_else(|| DatapathError::Load(format!("no program {}", names::PROGRAM).into()))?
+            .try_into()
+            .map_err(|e: aya::programs::ProgramError| DatapathError::Load(e.into()))?;
+        prog.load().map_err(|e| DatapathError::Load(e.into()))?;
+        let ring_map = ebpf
+            .take_map(names::RECORDS)
+            .ok_or_else(|| DatapathError::Load("no RECORDS map".into()))?;
+        let ring = RingBuf::try_from(ring_map).map_err(|e| DatapathError::Load(e.into()))?;
+        Ok(XdpDatapath {
+            ebpf,
+            ring: Ring::Plain(ring),
+            attached: Vec::new(),
+            installed: DatapathConfig::default(),
+        })
+    }
+
+    /// The loaded program, for `test_run`.
+    pub fn program(&self) -> &Xdp {
+        self.ebpf
+            .program(names::PROGRAM)
+            .and_then(|p| p.try_into().ok())
+            .expect("program loaded in load()")
+    }
+
+    /// Attaches in driver mode, falling back to generic mode; says which.
+    pub fn attach(&mut self, ifindex: u32) -> Result<AttachMode, DatapathError> {
+        let name = ifname(ifindex).ok_or(DatapathError::NoSuchInterface(ifindex))?;
+        let prog: &mut Xdp = self
+            .ebpf
+            .program_mut(names::PROGRAM)
+            .and_then(|p| p.try_into().ok())
+            .expect("program loaded in load()");
+        let (mode, link) = match prog.attach_to_if_index(ifindex, XdpMode::Driver) {
+            Ok(link) => (AttachMode::Driver, link),
+            Err(native) => match prog.attach_to_if_index(ifindex, XdpMode::Skb) {
+                Ok(link) => {
+                    info!(iface = %name, reason = %native, "native XDP unavailable, attached in generic (SKB) mode");
+                    (AttachMode::Generic, link)
+                }
+                Err(e) => {
+                    return Err(DatapathError::Attach {
+                        iface: name,
+                        source: e.into(),
+                    });
+                }
+            },
+        };
+        if mode == AttachMode::Driver {
+            info!(iface = %name, "XDP attached in driver (native) mode");
+        }
+        self.attached.push((ifindex, mode, link));
+        Ok(mode)
+    }
+
+    /// Interfaces the program is attached to, with the mode each got.
+    pub fn attachments(&self) -> Vec<(u32, AttachMode)> {
+        self.attached.iter().map(|(i, m, _)| (*i, *m)).collect()
+    }
+
+    /// Makes the maps equal to `config`: inserts new and changed entries, then removes
+    /// the stale ones, so a reload never opens a window where a live VRID is unknown.
+    pub fn update(&mut self, config: &DatapathConfig) -> Result<(), DatapathError> {
+        let (vrids, peers) = config.map_entries();
+        let (old_vrids, old_peers) = self.installed.map_entries();
+        {
+            let mut map: BpfHashMap<_, VridKey, VridConfig> = BpfHashMap::try_from(
+                self.ebpf.map_mut(names::VRIDS).expect("VRIDS map"),
+            )
+            .map_err(|e| map_err(names::VRIDS, e))?;
+            for (k, v) in &vrids {
+                map.insert(k, v, 0).map_err(|e| map_err(names::VRIDS, e))?;
+            }
+            let keep: HashSet<VridKey> = vrids.iter().map(|(k, _)| *k).collect();
+            for (k, _) in old_vrids.iter().filter(|(k, _)| !keep.contains(k)) {
+                map.remove(k).map_err(|e| map_err(names::VRIDS, e))?;
+            }
+        }
+        {
+            let mut map: BpfHashMap<_, PeerKey, PeerConfig> = BpfHashMap::try_from(
+                self.ebpf.map_mut(names::PEERS).expect("PEERS map"),
+            )
+            .map_err(|e| map_err(names::PEERS, e))?;
+            for (k, v) in &peers {
+                map.insert(k, v, 0).map_err(|e| map_err(names::PEERS, e))?;
+            }
+            let keep: HashSet<PeerKey> = peers.iter().map(|(k, _)| *k).collect();
+            for (k, _) in old_peers.iter().filter(|(k, _)| !keep.contains(k)) {
+                map.remove(k).map_err(|e| map_err(names::PEERS, e))?;
+            }
+        }
+        // Attach to interfaces that are new in this configuration.
+        let have: HashSet<u32> = self.attached.iter().map(|(i, _, _)| *i).collect();
+        let want = config.ifindexes();
+        self.installed = config.clone();
+        if !self.attached.is_empty() {
+            for ifindex in want.into_iter().filter(|i| !have.contains(i)) {
+                self.attach(ifindex)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until the ring has records, then drains it into `out`.
+    pub async fn recv(&mut self, out: &mut Vec<AdvertRecord>) -> io::Result<()> {
+        if let Ring::Plain(_) = self.ring {
+            let Ring::Plain(ring) = std::mem::replace(&mut self.ring, Ring::Moving) else {
+                unreachable!()
+            };
+            self.ring = Ring::Async(register_readable(ring)?);
+        }
+        let Ring::Async(fd) = &mut self.ring else {
+            unreachable!("registered above")
+        };
+        loop {
+            let mut guard = fd.readable_mut().await?;
+            let before = out.len();
+            drain_ring(guard.get_inner_mut(), out);
+            guard.clear_ready();
+            if out.len() > before {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Drains whatever is in the ring now, without waiting.
+    pub fn drain(&mut self, out: &mut Vec<AdvertRecord>) {
+        match &mut self.ring {
+            Ring::Plain(r) => drain_ring(r, out),
+            Ring::Async(fd) => drain_ring(fd.get_mut(), out),
+            Ring::Moving => {}
+        }
+    }
+
+    /// Verdict counters, summed over CPUs.
+    pub fn counters(&self) -> Counters {
+        let mut out = Counters::default();
+        let Some(map) = self.ebpf.map(names::COUNTERS) else {
+            return out;
+        };
+        let Ok(arr) = PerCpuArray::<_, u64>::try_from(map) else {
+            return out;
+        };
+        for c in Counter::ALL {
+            if let Ok(values) = arr.get(&(c as u32), 0) {
+                out.0.insert(c, values.iter().sum());
+            }
+        }
+        out
+    }
+}
+
+enum Ring {
+    Plain(RingBuf<MapData>),
+    Async(AsyncFd<RingBuf<MapData>>),
+    /// Only while switching from `Plain` to `Async`.
+    Moving,
+}
+
+fn drain_ring(ring: &mut RingBuf<MapData>, out: &mut Vec<AdvertRecord>) {
+    while let Some(item) = ring.next() {
+        if item.len() >= size_of::<AdvertRecord>() {
+            out.push(pod_read_unaligned(&item[..size_of::<AdvertRecord>()]));
+        }
+    }
+}
+
+fn map_err(map: &'static str, e: impl std::error::Error + Send + Sync + 'static) -> DatapathError {
+    DatapathError::Map {
+        map,
+        source: Box::new(e),
+    }
+}
+
+/// Older kernels charge BPF memory to RLIMIT_MEMLOCK. Raising it needs
+/// CAP_SYS_RESOURCE, which newer kernels (memcg accounting) do not need: not fatal.
+fn raise_memlock() {
+    let rlim = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: valid pointer to an rlimit.
+    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &rlim) } != 0 {
+        warn_once_memlock();
+    }
+}
+
+fn warn_once_memlock() {
+    use std::sync::Once;
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        warn!(
+            "could not raise RLIMIT_MEMLOCK ({}); fine on kernels with memcg BPF accounting",
+            io::Error::last_os_error()
+        )
+    });
+}
+
+/// Interface name for an index.
+pub fn ifname(ifindex: u32) -> Option<String> {
+    let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];
+    // SAFETY: buf has IF_NAMESIZE bytes as if_indextoname requires.
+    let p = unsafe { libc::if_indextoname(ifindex, buf.as_mut_ptr()) };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: if_indextoname wrote a NUL-terminated name into buf.
+    let name = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) };
+    Some(name.to_string_lossy().into_owned())
+}
+
+/// Interface index for a name.
+pub fn ifindex(name: &str) -> Option<u32> {
+    let c = std::ffi::CString::new(name).ok()?;
+    // SAFETY: valid NUL-terminated string.
+    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    (i != 0).then_some(i)
+}
