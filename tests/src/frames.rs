@@ -115,7 +115,7 @@ impl FrameSpec {
     pub fn ip(&self) -> Vec<u8> {
         let vrrp = self.vrrp();
         let mut opts = self.ip_options.clone();
-        while opts.len() % 4 != 0 {
+        while !opts.len().is_multiple_of(4) {
             opts.push(0); // end-of-options padding
         }
         let ihl = 20 + opts.len();
@@ -140,7 +140,14 @@ impl FrameSpec {
     pub fn frame(&self) -> Vec<u8> {
         let mut f = Vec::new();
         if self.dst[0] >= 224 && self.dst[0] <= 239 {
-            f.extend_from_slice(&[0x01, 0x00, 0x5e, self.dst[1] & 0x7f, self.dst[2], self.dst[3]]);
+            f.extend_from_slice(&[
+                0x01,
+                0x00,
+                0x5e,
+                self.dst[1] & 0x7f,
+                self.dst[2],
+                self.dst[3],
+            ]);
         } else {
             f.extend_from_slice(&[0x02, 0, 0, 0, 0, 0x01]);
         }

@@ -143,7 +143,9 @@ impl Drop for Netns {
 pub fn veth(a: &Netns, a_dev: &str, b: &Netns, b_dev: &str) -> Result<()> {
     let tmp_a = unique("va");
     let tmp_b = unique("vb");
-    ip(&["link", "add", &tmp_a, "type", "veth", "peer", "name", &tmp_b])?;
+    ip(&[
+        "link", "add", &tmp_a, "type", "veth", "peer", "name", &tmp_b,
+    ])?;
     ip(&["link", "set", &tmp_a, "netns", &a.name])?;
     ip(&["link", "set", &tmp_b, "netns", &b.name])?;
     a.exec(&["ip", "link", "set", &tmp_a, "name", a_dev])?;
@@ -151,4 +153,17 @@ pub fn veth(a: &Netns, a_dev: &str, b: &Netns, b_dev: &str) -> Result<()> {
     a.exec(&["ip", "link", "set", a_dev, "up"])?;
     b.exec(&["ip", "link", "set", b_dev, "up"])?;
     Ok(())
+}
+
+/// Runs `f` on a thread that has entered `ns`, and returns its result. Sockets and
+/// netlink calls made inside `f` belong to that namespace.
+pub fn in_netns<T: Send>(ns: &Netns, f: impl FnOnce() -> T + Send) -> Result<T> {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            ns.enter()?;
+            Ok(f())
+        })
+        .join()
+        .map_err(|_| anyhow::anyhow!("thread in namespace {} panicked", ns.name))?
+    })
 }

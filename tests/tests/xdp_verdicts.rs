@@ -36,7 +36,13 @@ fn peer(addr: [u8; 4], ttl_min: u8) -> PeerEntry {
     }
 }
 
-fn vrid(vrid: u8, version: u8, flags: u8, unicast_dst: [u8; 4], peers: Vec<PeerEntry>) -> VridEntry {
+fn vrid(
+    vrid: u8,
+    version: u8,
+    flags: u8,
+    unicast_dst: [u8; 4],
+    peers: Vec<PeerEntry>,
+) -> VridEntry {
     VridEntry {
         ifindex: LO,
         vrid,
@@ -113,7 +119,10 @@ impl Harness {
         let counter = diff(&before, &after);
         let mut records = Vec::new();
         self.dp.drain(&mut records);
-        assert!(records.len() <= 1, "one frame, at most one record: {records:?}");
+        assert!(
+            records.len() <= 1,
+            "one frame, at most one record: {records:?}"
+        );
         let record = records.pop();
         if let Some(r) = &record {
             assert!(
@@ -125,7 +134,11 @@ impl Harness {
 
         // The socket path's validator must say the same.
         let user = validate_frame(frame, LO, record.map_or(0, |r| r.rx_ns), &self.table);
-        assert_eq!(user.counter(), counter, "XDP and userspace disagree on the counter");
+        assert_eq!(
+            user.counter(),
+            counter,
+            "XDP and userspace disagree on the counter"
+        );
         match user {
             Verdict::Pass | Verdict::PassUnknownVrid => {
                 assert_eq!(action, XDP_PASS, "userspace passes, XDP does not")
@@ -304,52 +317,132 @@ fn each_malformed_reason() {
     let cases: Vec<(&str, FrameSpec, Counter)> = vec![
         (
             "frame cut inside the VRRP message",
-            FrameSpec { truncate: Some(14 + 20 + 6), ..ok.clone() },
+            FrameSpec {
+                truncate: Some(14 + 20 + 6),
+                ..ok.clone()
+            },
             Counter::Truncated,
         ),
         (
             "IP total length leaves 4 bytes of VRRP",
-            FrameSpec { tot_len: Some(24), ..ok.clone() },
+            FrameSpec {
+                tot_len: Some(24),
+                ..ok.clone()
+            },
             Counter::Truncated,
         ),
-        ("VRRP version 1", FrameSpec { version: 1, ..ok.clone() }, Counter::BadVersion),
+        (
+            "VRRP version 1",
+            FrameSpec {
+                version: 1,
+                ..ok.clone()
+            },
+            Counter::BadVersion,
+        ),
         (
             "v2 advert for a v3 VRID",
             FrameSpec { ..FrameSpec::v2() },
             Counter::BadVersion,
         ),
-        ("type 2", FrameSpec { kind: 2, ..ok.clone() }, Counter::BadType),
+        (
+            "type 2",
+            FrameSpec {
+                kind: 2,
+                ..ok.clone()
+            },
+            Counter::BadType,
+        ),
         (
             "count says 2, one address",
-            FrameSpec { count: Some(2), ..ok.clone() },
+            FrameSpec {
+                count: Some(2),
+                ..ok.clone()
+            },
             Counter::BadLength,
         ),
         (
             "IP total length shorter than the IP header",
-            FrameSpec { tot_len: Some(16), ..ok.clone() },
+            FrameSpec {
+                tot_len: Some(16),
+                ..ok.clone()
+            },
             Counter::BadLength,
         ),
-        ("checksum off by one", FrameSpec { csum: Csum::Bad, ..ok.clone() }, Counter::BadChecksum),
-        ("interval 0", FrameSpec { interval: 0, ..ok.clone() }, Counter::BadInterval),
-        ("source not a peer", FrameSpec { src: [10, 1, 3, 10], ..ok.clone() }, Counter::NotPeer),
-        ("TTL below the peer's window", FrameSpec { ttl: 200, ..ok.clone() }, Counter::BadTtl),
+        (
+            "checksum off by one",
+            FrameSpec {
+                csum: Csum::Bad,
+                ..ok.clone()
+            },
+            Counter::BadChecksum,
+        ),
+        (
+            "interval 0",
+            FrameSpec {
+                interval: 0,
+                ..ok.clone()
+            },
+            Counter::BadInterval,
+        ),
+        (
+            "source not a peer",
+            FrameSpec {
+                src: [10, 1, 3, 10],
+                ..ok.clone()
+            },
+            Counter::NotPeer,
+        ),
+        (
+            "TTL below the peer's window",
+            FrameSpec {
+                ttl: 200,
+                ..ok.clone()
+            },
+            Counter::BadTtl,
+        ),
         (
             "multicast needs TTL 255",
-            FrameSpec { vrid: 52, dst: VRRP_MCAST_V4, ttl: 254, ..FrameSpec::v2() },
+            FrameSpec {
+                vrid: 52,
+                dst: VRRP_MCAST_V4,
+                ttl: 254,
+                ..FrameSpec::v2()
+            },
             Counter::BadTtl,
         ),
         (
             "unicast to another address",
-            FrameSpec { dst: [10, 1, 1, 99], ..ok.clone() },
+            FrameSpec {
+                dst: [10, 1, 1, 99],
+                ..ok.clone()
+            },
             Counter::BadDestination,
         ),
         (
             "multicast to a unicast-only VRID",
-            FrameSpec { dst: VRRP_MCAST_V4, ttl: 255, ..ok.clone() },
+            FrameSpec {
+                dst: VRRP_MCAST_V4,
+                ttl: 255,
+                ..ok.clone()
+            },
             Counter::BadDestination,
         ),
-        ("more-fragments bit", FrameSpec { frag: 0x2000, ..ok.clone() }, Counter::Fragment),
-        ("fragment offset", FrameSpec { frag: 0x0010, ..ok.clone() }, Counter::Fragment),
+        (
+            "more-fragments bit",
+            FrameSpec {
+                frag: 0x2000,
+                ..ok.clone()
+            },
+            Counter::Fragment,
+        ),
+        (
+            "fragment offset",
+            FrameSpec {
+                frag: 0x0010,
+                ..ok.clone()
+            },
+            Counter::Fragment,
+        ),
     ];
     for (what, spec, reason) in cases {
         let o = h.run(&spec.frame());
@@ -368,7 +461,13 @@ fn each_malformed_reason() {
 #[test]
 fn unknown_vrid_passes_and_is_counted() {
     let mut h = Harness::new();
-    let o = h.run(&FrameSpec { vrid: 99, ..Default::default() }.frame());
+    let o = h.run(
+        &FrameSpec {
+            vrid: 99,
+            ..Default::default()
+        }
+        .frame(),
+    );
     assert_eq!(o.action, XDP_PASS);
     assert_eq!(o.counter, Some(Counter::UnknownVrid));
     assert!(o.record.is_none());
@@ -415,7 +514,10 @@ fn ring_full_is_counted() {
     let accepted = after.get(Counter::Accepted) - before.get(Counter::Accepted);
     let full = after.get(Counter::RingFull) - before.get(Counter::RingFull);
     assert_eq!(accepted + full, u64::from(runs));
-    assert!(full >= 500, "ring of {capacity} records overflowed by only {full}");
+    assert!(
+        full >= 500,
+        "ring of {capacity} records overflowed by only {full}"
+    );
     let mut records = Vec::new();
     h.dp.drain(&mut records);
     assert_eq!(records.len() as u64, accepted);

@@ -33,7 +33,11 @@ pub struct VridKey {
 
 impl VridKey {
     pub const fn new(ifindex: u32, vrid: u8) -> Self {
-        Self { ifindex, vrid, _pad: [0; 3] }
+        Self {
+            ifindex,
+            vrid,
+            _pad: [0; 3],
+        }
     }
 }
 
@@ -70,7 +74,12 @@ pub struct PeerKey {
 
 impl PeerKey {
     pub const fn new(ifindex: u32, vrid: u8, addr: [u8; 4]) -> Self {
-        Self { ifindex, vrid, _pad: [0; 3], addr }
+        Self {
+            ifindex,
+            vrid,
+            _pad: [0; 3],
+            addr,
+        }
     }
 }
 
@@ -86,7 +95,11 @@ pub struct PeerConfig {
 
 impl Default for PeerConfig {
     fn default() -> Self {
-        Self { ttl_min: 1, ttl_max: 255, _pad: [0; 2] }
+        Self {
+            ttl_min: 1,
+            ttl_max: 255,
+            _pad: [0; 2],
+        }
     }
 }
 

@@ -17,8 +17,7 @@ use vrrp_common::{AdvertRecord, Counter};
 pub use table::{DatapathConfig, PeerEntry, VridEntry};
 
 /// The compiled XDP object, embedded at build time by vrrp-user/build.rs.
-pub static XDP_OBJECT: &[u8] =
-    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/vrrp-xdp"));
+pub static XDP_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/vrrp-xdp"));
 
 /// Which receive path to run (`datapath = auto|xdp|socket` in the configuration).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -73,7 +73,12 @@ impl SocketDatapath {
                     imr_address: libc::in_addr { s_addr: 0 },
                     imr_ifindex: e.ifindex as i32,
                 };
-                setsockopt(self.fd.get_ref(), libc::IPPROTO_IP, libc::IP_ADD_MEMBERSHIP, &mreq)?;
+                setsockopt(
+                    self.fd.get_ref(),
+                    libc::IPPROTO_IP,
+                    libc::IP_ADD_MEMBERSHIP,
+                    &mreq,
+                )?;
                 self.joined.push(e.ifindex);
             }
         }
@@ -93,7 +98,8 @@ impl SocketDatapath {
                 match recv_one(guard.get_inner())? {
                     Some(pkt) => {
                         let rx_ns = pkt.rx_mono_ns();
-                        let verdict = validate_ip(&pkt.data[..pkt.len], pkt.ifindex, rx_ns, &self.table);
+                        let verdict =
+                            validate_ip(&pkt.data[..pkt.len], pkt.ifindex, rx_ns, &self.table);
                         if let Some(c) = verdict.counter() {
                             *self.counters.0.entry(c).or_insert(0) += 1;
                         }

@@ -6,6 +6,11 @@ use std::collections::HashMap;
 
 use vrrp_common::{PeerConfig, PeerKey, VridConfig, VridKey};
 
+/// Contents of the `VRIDS` map.
+pub type VridEntries = Vec<(VridKey, VridConfig)>;
+/// Contents of the `PEERS` map.
+pub type PeerEntries = Vec<(PeerKey, PeerConfig)>;
+
 /// One configured peer of a VRID.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PeerEntry {
@@ -38,7 +43,7 @@ impl DatapathConfig {
     }
 
     /// The map contents: (VRID key, config) and (peer key, config) pairs.
-    pub fn map_entries(&self) -> (Vec<(VridKey, VridConfig)>, Vec<(PeerKey, PeerConfig)>) {
+    pub fn map_entries(&self) -> (VridEntries, PeerEntries) {
         let mut vrids = Vec::new();
         let mut peers = Vec::new();
         for e in &self.entries {

@@ -74,7 +74,12 @@ pub fn validate_ip(ip: &[u8], ifindex: u32, rx_ns: u64, table: &Table) -> Verdic
 }
 
 /// `Err(None)`: not VRRP; `Err(Some(c))`: rejected for reason `c`.
-fn check(ip: &[u8], ifindex: u32, rx_ns: u64, table: &Table) -> Result<AdvertRecord, Option<Counter>> {
+fn check(
+    ip: &[u8],
+    ifindex: u32,
+    rx_ns: u64,
+    table: &Table,
+) -> Result<AdvertRecord, Option<Counter>> {
     if ip.len() < IPV4_MIN_HLEN || ip[9] != IPPROTO_VRRP {
         return Err(None);
     }
@@ -135,10 +140,7 @@ fn check(ip: &[u8], ifindex: u32, rx_ns: u64, table: &Table) -> Result<AdvertRec
     let body = sum_words(msg);
     let mut flags = 0u32;
     if version == 3 {
-        let pseudo = sum_words(&src)
-            + sum_words(&dst)
-            + u32::from(IPPROTO_VRRP)
-            + msg.len() as u32;
+        let pseudo = sum_words(&src) + sum_words(&dst) + u32::from(IPPROTO_VRRP) + msg.len() as u32;
         if fold(body + pseudo) != 0xffff {
             if cfg.flags & VRID_F_V2_CSUM_OK != 0 && fold(body) == 0xffff {
                 flags |= REC_F_V2_CSUM;

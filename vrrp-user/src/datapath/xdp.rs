@@ -117,10 +117,9 @@ impl XdpDatapath {
         let (vrids, peers) = config.map_entries();
         let (old_vrids, old_peers) = self.installed.map_entries();
         {
-            let mut map: BpfHashMap<_, VridKey, VridConfig> = BpfHashMap::try_from(
-                self.ebpf.map_mut(names::VRIDS).expect("VRIDS map"),
-            )
-            .map_err(|e| map_err(names::VRIDS, e))?;
+            let mut map: BpfHashMap<_, VridKey, VridConfig> =
+                BpfHashMap::try_from(self.ebpf.map_mut(names::VRIDS).expect("VRIDS map"))
+                    .map_err(|e| map_err(names::VRIDS, e))?;
             for (k, v) in &vrids {
                 map.insert(k, v, 0).map_err(|e| map_err(names::VRIDS, e))?;
             }
@@ -130,10 +129,9 @@ impl XdpDatapath {
             }
         }
         {
-            let mut map: BpfHashMap<_, PeerKey, PeerConfig> = BpfHashMap::try_from(
-                self.ebpf.map_mut(names::PEERS).expect("PEERS map"),
-            )
-            .map_err(|e| map_err(names::PEERS, e))?;
+            let mut map: BpfHashMap<_, PeerKey, PeerConfig> =
+                BpfHashMap::try_from(self.ebpf.map_mut(names::PEERS).expect("PEERS map"))
+                    .map_err(|e| map_err(names::PEERS, e))?;
             for (k, v) in &peers {
                 map.insert(k, v, 0).map_err(|e| map_err(names::PEERS, e))?;
             }
