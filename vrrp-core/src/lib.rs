@@ -6,3 +6,4 @@
 pub mod packet;
 pub mod router;
 pub mod sim;
+pub mod time;

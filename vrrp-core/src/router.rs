@@ -1,1 +1,0 @@
-//! RFC 9568 state machine (in progress).
