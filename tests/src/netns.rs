@@ -102,6 +102,60 @@ impl Netns {
         Ok(pid)
     }
 
+    /// Starts `argv` inside the namespace with stdout and stderr appended to `log`.
+    /// `ip netns exec` execs the command, so the PID returned is the command's own.
+    pub fn spawn_logged(&mut self, argv: &[&str], log: &std::path::Path) -> Result<u32> {
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .with_context(|| format!("opening {}", log.display()))?;
+        let err = out.try_clone()?;
+        let child = self
+            .command(argv)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .with_context(|| format!("spawning {argv:?} in {}", self.name))?;
+        let pid = child.id();
+        self.children.push(child);
+        Ok(pid)
+    }
+
+    /// Sends `signal` to a process this namespace guard started (never to others).
+    pub fn signal(&self, pid: u32, signal: i32) -> Result<()> {
+        if !self.children.iter().any(|c| c.id() == pid) {
+            bail!("pid {pid} was not started by this test");
+        }
+        // SAFETY: kill(2) on a child we own and have not reaped.
+        if unsafe { libc::kill(pid as i32, signal) } != 0 {
+            bail!("kill({pid}, {signal}): {}", std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Waits up to `timeout` for a started process to exit; its status if it did.
+    pub fn wait_exit(
+        &mut self,
+        pid: u32,
+        timeout: std::time::Duration,
+    ) -> Result<Option<std::process::ExitStatus>> {
+        let deadline = std::time::Instant::now() + timeout;
+        let Some(child) = self.children.iter_mut().find(|c| c.id() == pid) else {
+            bail!("pid {pid} was not started by this test");
+        };
+        loop {
+            if let Some(status) = child.try_wait()? {
+                return Ok(Some(status));
+            }
+            if std::time::Instant::now() >= deadline {
+                return Ok(None);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
     /// Interface index of `dev` inside the namespace.
     pub fn ifindex(&self, dev: &str) -> Result<u32> {
         let out = self.exec(&["cat", &format!("/sys/class/net/{dev}/ifindex")])?;

@@ -1,12 +1,14 @@
 //! `vrrpd`: the VRRP daemon's command line.
 
-use std::process::ExitCode;
+use std::{path::PathBuf, process::ExitCode};
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
 #[command(
     name = "vrrpd",
+    version,
     about = "VRRP for cross-subnet high availability, with an XDP fast path"
 )]
 struct Cli {
@@ -14,14 +16,113 @@ struct Cli {
     cmd: Cmd,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
+    /// Run the daemon in the foreground.
+    Run {
+        /// Configuration file (TOML).
+        #[arg(short, long, default_value = "/etc/vrrpd/vrrpd.toml")]
+        config: PathBuf,
+        /// Log line format.
+        #[arg(long, value_enum, default_value = "text")]
+        log_format: LogFormat,
+    },
+    /// Validate configuration files; print every error with file, line and column.
+    Check {
+        /// Configuration file(s).
+        #[arg(short, long, num_args = 1.., required = true)]
+        config: Vec<PathBuf>,
+    },
+    /// Show the running daemon's instances and counters.
+    Status {
+        /// Print the raw JSON snapshot.
+        #[arg(long)]
+        json: bool,
+        /// Status socket of the daemon.
+        #[arg(short, long, default_value = "/run/vrrpd/vrrpd.sock")]
+        socket: PathBuf,
+    },
     /// Print the version, the embedded XDP object's size and the supported protocols.
     Version,
 }
 
 fn main() -> ExitCode {
     match Cli::parse().cmd {
+        Cmd::Run { config, log_format } => {
+            init_logging(log_format);
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("vrrpd: cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match rt.block_on(vrrp_user::daemon::run(vrrp_user::daemon::RunOptions {
+                config_path: config,
+            })) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e:#}");
+                    eprintln!("vrrpd: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Cmd::Check { config } => {
+            let mut ok = true;
+            for path in &config {
+                match vrrp_user::config::load(path) {
+                    Ok(c) => println!(
+                        "{}: ok ({} instance{}, {} sync group{})",
+                        path.display(),
+                        c.instances.len(),
+                        if c.instances.len() == 1 { "" } else { "s" },
+                        c.sync_groups.len(),
+                        if c.sync_groups.len() == 1 { "" } else { "s" },
+                    ),
+                    Err(errors) => {
+                        ok = false;
+                        eprintln!("{errors}");
+                    }
+                }
+            }
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Cmd::Status { json, socket } => {
+            use vrrp_user::status;
+            let text = if json {
+                status::fetch_raw(&socket).map(|mut raw| {
+                    raw.push('\n');
+                    raw
+                })
+            } else {
+                status::fetch(&socket)
+                    .map(|snap| status::render_table(&snap, std::time::SystemTime::now()))
+            };
+            match text {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("vrrpd: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Cmd::Version => {
             println!(
                 "vrrpd {} (VRRPv3 RFC 9568, VRRPv2 RFC 3768; XDP object {} bytes)",
@@ -30,5 +131,14 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("VRRPD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
     }
 }

@@ -1,0 +1,120 @@
+//! The failure lab: the reference cross-subnet topology in network namespaces, a real
+//! routing daemon that carries the VIP's /32 to the router, a client probe that sees
+//! the outage as a user would, and route-convergence measurement.
+//!
+//! ```text
+//!   node A (10.1.1.10) eth0 ---- ra (10.1.1.1) \
+//!                                               router ---- rc (10.1.3.1) ---- eth0 client (10.1.3.10)
+//!   node B (10.1.2.10) eth0 ---- rb (10.1.2.1) /
+//!
+//!   VIP 10.1.255.1/32 on the master's `lo`; the router learns it by OSPF or BGP.
+//! ```
+//!
+//! Everything lives in namespaces the lab creates; dropping the [`Lab`] kills the
+//! daemons it started (by PID) and deletes the namespaces, also when a test panics.
+
+pub mod measure;
+pub mod probe;
+pub mod routing;
+pub mod topology;
+
+pub use measure::{Convergence, RouteWatch, Stats, move_vip};
+pub use probe::{Outage, ProbeReport, Responder, run_probe, start_probe};
+pub use routing::{Recipe, require_tools};
+pub use topology::{Lab, LabBuilder, Scope};
+
+use std::net::Ipv4Addr;
+
+/// The virtual IP, in a subnet configured on no link.
+pub const VIP: Ipv4Addr = Ipv4Addr::new(10, 1, 255, 1);
+/// The virtual subnet; only /32s inside it are announced.
+pub const VIP_NET: &str = "10.1.255.0/24";
+/// Interface name of every node's and the client's uplink.
+pub const UPLINK: &str = "eth0";
+/// UDP port the responders listen on.
+pub const PROBE_PORT: u16 = 7777;
+
+/// One of the two VRRP nodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Node {
+    A,
+    B,
+}
+
+impl Node {
+    pub const ALL: [Node; 2] = [Node::A, Node::B];
+
+    /// The node's address on its own subnet.
+    pub fn addr(self) -> Ipv4Addr {
+        match self {
+            Node::A => Ipv4Addr::new(10, 1, 1, 10),
+            Node::B => Ipv4Addr::new(10, 1, 2, 10),
+        }
+    }
+
+    /// The router's address on the node's subnet (the node's default gateway).
+    pub fn gateway(self) -> Ipv4Addr {
+        match self {
+            Node::A => Ipv4Addr::new(10, 1, 1, 1),
+            Node::B => Ipv4Addr::new(10, 1, 2, 1),
+        }
+    }
+
+    /// The node's subnet.
+    pub fn subnet(self) -> &'static str {
+        match self {
+            Node::A => "10.1.1.0/24",
+            Node::B => "10.1.2.0/24",
+        }
+    }
+
+    /// The router's interface towards the node.
+    pub fn router_dev(self) -> &'static str {
+        match self {
+            Node::A => "ra",
+            Node::B => "rb",
+        }
+    }
+
+    /// The one-letter name the node's responder answers with.
+    pub fn letter(self) -> u8 {
+        match self {
+            Node::A => b'A',
+            Node::B => b'B',
+        }
+    }
+
+    pub fn from_letter(l: u8) -> Option<Node> {
+        match l {
+            b'A' => Some(Node::A),
+            b'B' => Some(Node::B),
+            _ => None,
+        }
+    }
+
+    pub fn other(self) -> Node {
+        match self {
+            Node::A => Node::B,
+            Node::B => Node::A,
+        }
+    }
+}
+
+/// Router address on the client subnet, the client's gateway.
+pub const CLIENT_GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 1, 3, 1);
+/// The client's address.
+pub const CLIENT_ADDR: Ipv4Addr = Ipv4Addr::new(10, 1, 3, 10);
+/// The router's interface towards the client.
+pub const ROUTER_CLIENT_DEV: &str = "rc";
+
+/// CLOCK_MONOTONIC in nanoseconds: the same clock as `bpf_ktime_get_ns` and the
+/// daemon's timestamps, so lab measurements line up with daemon logs.
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}

@@ -1,0 +1,326 @@
+//! Builds the reference topology and applies failures to it: VIP moves, link cuts,
+//! partitions and loss.
+
+use std::{
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result, bail};
+
+use super::{
+    CLIENT_ADDR, CLIENT_GATEWAY, Node, ROUTER_CLIENT_DEV, UPLINK, VIP,
+    measure::route_via,
+    routing::{self, Recipe},
+};
+use crate::netns::{Netns, require_root_and_netns, unique, veth};
+
+/// Which packets a partition or loss rule hits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Only VRRP (IP protocol 112): the nodes stop hearing each other but routing and
+    /// client traffic still flow, the classic split brain.
+    Vrrp,
+    /// Everything forwarded between the two node subnets.
+    All,
+}
+
+/// Which end of a node's uplink to cut.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkEnd {
+    Node,
+    Router,
+}
+
+/// A scratch directory for configs, sockets and logs, removed on drop.
+pub struct WorkDir(PathBuf);
+
+impl WorkDir {
+    fn new() -> Result<WorkDir> {
+        let path = std::env::temp_dir().join(unique("vrrp-lab-"));
+        std::fs::create_dir_all(&path).with_context(|| format!("creating {path:?}"))?;
+        Ok(WorkDir(path))
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        if std::env::var_os("VRRP_LAB_KEEP").is_none() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// Options for [`Lab`]; `build` creates everything.
+#[derive(Default)]
+pub struct LabBuilder {
+    routing: Option<Recipe>,
+    vip_on: Option<Node>,
+}
+
+impl LabBuilder {
+    /// Starts this routing recipe in A, B and the router.
+    pub fn routing(mut self, recipe: Recipe) -> Self {
+        self.routing = Some(recipe);
+        self
+    }
+
+    /// Puts the VIP on this node's `lo` and, with routing, waits until the router
+    /// routes the VIP through it.
+    pub fn vip_on(mut self, node: Node) -> Self {
+        self.vip_on = Some(node);
+        self
+    }
+
+    pub fn build(self) -> Result<Lab> {
+        let mut lab = Lab::topology()?;
+        if let Some(recipe) = self.routing {
+            lab.start_routing(recipe)?;
+        }
+        if let Some(node) = self.vip_on {
+            lab.vip_add(node)?;
+            if lab.recipe.is_some() {
+                lab.wait_route_via(Some(node), Duration::from_secs(20))
+                    .context("initial route to the VIP")?;
+            }
+        }
+        Ok(lab)
+    }
+}
+
+/// The reference topology. Fields drop in order: namespaces (and the daemons in them)
+/// first, then the scratch directory.
+pub struct Lab {
+    pub a: Netns,
+    pub b: Netns,
+    pub router: Netns,
+    pub client: Netns,
+    recipe: Option<Recipe>,
+    dir: WorkDir,
+}
+
+impl Lab {
+    pub fn builder() -> LabBuilder {
+        LabBuilder::default()
+    }
+
+    /// Namespaces, links, addresses and routes; no routing daemon, no VIP.
+    fn topology() -> Result<Lab> {
+        require_root_and_netns()?;
+        let lab = Lab {
+            a: Netns::new("labA")?,
+            b: Netns::new("labB")?,
+            router: Netns::new("labR")?,
+            client: Netns::new("labC")?,
+            recipe: None,
+            dir: WorkDir::new()?,
+        };
+        for node in Node::ALL {
+            let ns = lab.node(node);
+            veth(ns, UPLINK, &lab.router, node.router_dev())?;
+            let addr = format!("{}/24", node.addr());
+            ns.exec(&["ip", "addr", "add", &addr, "dev", UPLINK])?;
+            let gw = format!("{}/24", node.gateway());
+            lab.router
+                .exec(&["ip", "addr", "add", &gw, "dev", node.router_dev()])?;
+            ns.exec(&["ip", "route", "add", "default", "via", &node.gateway().to_string()])?;
+        }
+        veth(&lab.client, UPLINK, &lab.router, ROUTER_CLIENT_DEV)?;
+        lab.client
+            .exec(&["ip", "addr", "add", &format!("{CLIENT_ADDR}/24"), "dev", UPLINK])?;
+        lab.client.exec(&[
+            "ip",
+            "route",
+            "add",
+            "default",
+            "via",
+            &CLIENT_GATEWAY.to_string(),
+        ])?;
+        lab.router.exec(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("{CLIENT_GATEWAY}/24"),
+            "dev",
+            ROUTER_CLIENT_DEV,
+        ])?;
+        lab.router
+            .exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
+        // An empty filter chain on the router that partition and loss rules go into.
+        nft(
+            &lab.router,
+            "table inet lab {\n chain forward {\n  type filter hook forward priority 0; policy accept;\n }\n}\n",
+        )?;
+        Ok(lab)
+    }
+
+    pub fn node(&self, node: Node) -> &Netns {
+        match node {
+            Node::A => &self.a,
+            Node::B => &self.b,
+        }
+    }
+
+    /// Mutable access, for `Netns::spawn` (a daemon under test in a node).
+    pub fn node_mut(&mut self, node: Node) -> &mut Netns {
+        match node {
+            Node::A => &mut self.a,
+            Node::B => &mut self.b,
+        }
+    }
+
+    /// Scratch directory for configs, control sockets and daemon logs. Set
+    /// `VRRP_LAB_KEEP=1` to keep it after the lab drops.
+    pub fn dir(&self) -> &Path {
+        &self.dir.0
+    }
+
+    pub fn recipe(&self) -> Option<Recipe> {
+        self.recipe
+    }
+
+    /// Starts the routing daemons of `recipe` in A, B and the router; they are killed
+    /// when the lab drops.
+    pub fn start_routing(&mut self, recipe: Recipe) -> Result<()> {
+        if let Some(running) = self.recipe {
+            bail!("routing already running ({running:?})");
+        }
+        routing::start(self, recipe)?;
+        self.recipe = Some(recipe);
+        Ok(())
+    }
+
+    /// Adds the VIP /32 to the node's `lo`, as a master would.
+    pub fn vip_add(&self, node: Node) -> Result<()> {
+        self.node(node)
+            .exec(&["ip", "addr", "add", &format!("{VIP}/32"), "dev", "lo"])?;
+        Ok(())
+    }
+
+    /// Removes the VIP /32 from the node's `lo`, as a leaving master would.
+    pub fn vip_del(&self, node: Node) -> Result<()> {
+        self.node(node)
+            .exec(&["ip", "addr", "del", &format!("{VIP}/32"), "dev", "lo"])?;
+        Ok(())
+    }
+
+    /// Whether the node has the VIP on any interface.
+    pub fn holds_vip(&self, node: Node) -> Result<bool> {
+        let out = self
+            .node(node)
+            .exec(&["ip", "-o", "-4", "addr", "show", "to", &format!("{VIP}/32")])?;
+        Ok(!out.stdout.is_empty())
+    }
+
+    /// The node the router currently forwards VIP traffic to (its kernel FIB).
+    pub fn route_via(&self) -> Result<Option<Node>> {
+        let r = &self.router;
+        crate::netns::in_netns(r, route_via)?
+    }
+
+    /// Polls the router's FIB until the VIP route goes via `want` (`None`: no route).
+    pub fn wait_route_via(&self, want: Option<Node>, timeout: Duration) -> Result<Duration> {
+        let start = Instant::now();
+        loop {
+            let now = self.route_via()?;
+            if now == want {
+                return Ok(start.elapsed());
+            }
+            if start.elapsed() > timeout {
+                bail!(
+                    "router still routes the VIP via {now:?}, not {want:?}, after {timeout:?}{}",
+                    self.routing_diagnostics()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The routing daemons' view, for error messages.
+    pub fn routing_diagnostics(&self) -> String {
+        match self.recipe {
+            Some(recipe) => routing::diagnostics(self, recipe),
+            None => String::new(),
+        }
+    }
+
+    /// Sets one end of a node's uplink down.
+    pub fn link_down(&self, node: Node, end: LinkEnd) -> Result<()> {
+        self.set_link(node, end, "down")
+    }
+
+    /// Sets one end of a node's uplink up again.
+    pub fn link_up(&self, node: Node, end: LinkEnd) -> Result<()> {
+        self.set_link(node, end, "up")
+    }
+
+    fn set_link(&self, node: Node, end: LinkEnd, state: &str) -> Result<()> {
+        let (ns, dev) = match end {
+            LinkEnd::Node => (self.node(node), UPLINK),
+            LinkEnd::Router => (&self.router, node.router_dev()),
+        };
+        ns.exec(&["ip", "link", "set", "dev", dev, state])?;
+        Ok(())
+    }
+
+    /// Drops traffic between the two node subnets on the router, both directions,
+    /// while both nodes still reach the router and the client.
+    pub fn partition(&self, scope: Scope) -> Result<()> {
+        self.between_nodes(scope, "drop")
+    }
+
+    /// Drops `percent` % of the traffic between the node subnets, both directions.
+    pub fn loss_between_nodes(&self, percent: u8, scope: Scope) -> Result<()> {
+        if percent > 100 {
+            bail!("loss of {percent} % is not a percentage");
+        }
+        self.between_nodes(scope, &format!("numgen random mod 100 < {percent} drop"))
+    }
+
+    fn between_nodes(&self, scope: Scope, verdict: &str) -> Result<()> {
+        let proto = match scope {
+            Scope::Vrrp => "meta l4proto 112 ",
+            Scope::All => "",
+        };
+        let mut script = String::new();
+        for (from, to) in [(Node::A, Node::B), (Node::B, Node::A)] {
+            script += &format!(
+                "add rule inet lab forward ip saddr {} ip daddr {} {proto}{verdict}\n",
+                from.subnet(),
+                to.subnet()
+            );
+        }
+        nft(&self.router, &script)
+    }
+
+    /// Removes every partition and loss rule.
+    pub fn heal(&self) -> Result<()> {
+        nft(&self.router, "flush chain inet lab forward\n")
+    }
+}
+
+/// Applies an nftables script (`nft -f -` syntax) inside `ns`.
+pub fn nft(ns: &Netns, script: &str) -> Result<()> {
+    use std::io::Write;
+    let mut child = ns
+        .command(&["nft", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .context("running nft (apt-get install nftables)")?;
+    child
+        .stdin
+        .take()
+        .context("nft stdin")?
+        .write_all(script.as_bytes())?;
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!(
+            "nft in {} failed: {}\nscript:\n{script}",
+            ns.name,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,137 @@
+//! The kernel worker of one instance: applies its `KernelOp`s in order through the
+//! netlink driver, off the controller's path. One task per instance keeps a slow
+//! netlink round trip of one instance from delaying another's VIP move.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use tokio::{
+    sync::mpsc::{UnboundedSender, unbounded_channel},
+    task::JoinHandle,
+};
+use tracing::{info, warn};
+
+use super::ops::KernelOp;
+use crate::{
+    config,
+    netlink::{self, Iface, Lease, Netlink, RouteSpec, VipSpec},
+};
+
+/// Starts the worker for `instance`; it ends when the sender is dropped and the queue
+/// is drained. Its handle goes to `handles` so shutdown can wait for the last ops.
+pub fn spawn_worker(
+    nl: Arc<Netlink>,
+    proto: u8,
+    instance: String,
+    handles: &Mutex<Vec<JoinHandle<()>>>,
+) -> UnboundedSender<KernelOp> {
+    let (tx, mut rx) = unbounded_channel::<KernelOp>();
+    let task = tokio::spawn(async move {
+        while let Some(op) = rx.recv().await {
+            apply(&nl, proto, &instance, op).await;
+        }
+    });
+    let mut h = handles.lock().unwrap_or_else(|p| p.into_inner());
+    h.retain(|t| !t.is_finished());
+    h.push(task);
+    tx
+}
+
+pub fn vip_spec(v: &config::Vip, proto: u8, lease: Option<Duration>) -> VipSpec {
+    let mut s = VipSpec::new(v.address, Iface::from(v.dev.as_str()));
+    s.scope = match v.scope {
+        config::Scope::Global => netlink::Scope::Global,
+        config::Scope::Site => netlink::Scope::Site,
+        config::Scope::Link => netlink::Scope::Link,
+        config::Scope::Host => netlink::Scope::Host,
+    };
+    s.label = v.label.clone();
+    s.lease = lease.map(Lease::new);
+    s.proto = proto;
+    s
+}
+
+fn route_spec(r: &config::Route) -> RouteSpec {
+    let mut s = RouteSpec::new(r.prefix);
+    s.via = r.via;
+    s.dev = r.dev.as_deref().map(Iface::from);
+    s.table = r.table;
+    s.metric = r.metric;
+    s.proto = r.protocol;
+    s
+}
+
+async fn apply(nl: &Netlink, proto: u8, instance: &str, op: KernelOp) {
+    match op {
+        KernelOp::AddVips { vips, lease } => {
+            for v in &vips {
+                match nl.add_vip(&vip_spec(v, proto, lease)).await {
+                    Ok(()) => info!(instance, vip = %v.address, dev = %v.dev, "VIP added"),
+                    Err(e) => warn!(instance, error = %e, "VIP not added"),
+                }
+            }
+        }
+        KernelOp::RefreshVips { vips, lease } => {
+            for v in &vips {
+                if let Err(e) = nl.refresh_vip(&vip_spec(v, proto, Some(lease))).await {
+                    warn!(instance, error = %e, "VIP lease not refreshed");
+                }
+            }
+        }
+        KernelOp::RemoveVips { vips } => {
+            for v in &vips {
+                match nl.del_vip(&vip_spec(v, proto, None)).await {
+                    Ok(true) => info!(instance, vip = %v.address, dev = %v.dev, "VIP removed"),
+                    Ok(false) => {}
+                    Err(e) => warn!(instance, error = %e, "VIP not removed"),
+                }
+            }
+        }
+        KernelOp::AddRoutes { routes } => {
+            for r in &routes {
+                let spec = route_spec(r);
+                match nl.add_route(&spec).await {
+                    Ok(()) => info!(instance, route = %spec, "route added"),
+                    Err(e) => warn!(instance, error = %e, "route not added"),
+                }
+            }
+        }
+        KernelOp::RemoveRoutes { routes } => {
+            for r in &routes {
+                let spec = route_spec(r);
+                match nl.del_route(&spec).await {
+                    Ok(true) => info!(instance, route = %spec, "route removed"),
+                    Ok(false) => {}
+                    Err(e) => warn!(instance, error = %e, "route not removed"),
+                }
+            }
+        }
+        KernelOp::Announce {
+            ifindex,
+            vips,
+            garp,
+        } => {
+            // A first burst at once, a second after `delay` (switches that missed
+            // the first, e.g. while their port was still learning).
+            let interval = Duration::from_millis(10);
+            for burst in 0..2 {
+                if burst == 1 {
+                    if garp.delay.is_zero() {
+                        break;
+                    }
+                    tokio::time::sleep(garp.delay).await;
+                }
+                for v in &vips {
+                    if let Err(e) =
+                        netlink::announce(ifindex, v.address.addr(), u32::from(garp.repeat), interval)
+                            .await
+                    {
+                        warn!(instance, error = %e, "gratuitous ARP / NA not sent");
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! Typed errors: each names the operation, the address or route, and the
+//! interface, so a log line alone says what failed where.
+
+use std::fmt;
+use std::io;
+
+/// The operation that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    AddAddr,
+    RefreshAddr,
+    DelAddr,
+    ListAddrs,
+    AddRoute,
+    DelRoute,
+    ListRoutes,
+    GetLink,
+    Watch,
+    Garp,
+    UnsolicitedNa,
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Op::AddAddr => "adding address",
+            Op::RefreshAddr => "refreshing address",
+            Op::DelAddr => "removing address",
+            Op::ListAddrs => "listing addresses",
+            Op::AddRoute => "adding route",
+            Op::DelRoute => "removing route",
+            Op::ListRoutes => "listing routes",
+            Op::GetLink => "querying link",
+            Op::Watch => "subscribing to link and address events",
+            Op::Garp => "sending gratuitous ARP for",
+            Op::UnsolicitedNa => "sending unsolicited neighbour advertisement for",
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetlinkError {
+    #[error("opening a netlink socket: {0}")]
+    Socket(io::Error),
+    /// The kernel (or a socket call) refused.
+    #[error("{op} {target} on {iface}: {error}")]
+    Kernel {
+        op: Op,
+        target: String,
+        iface: String,
+        error: io::Error,
+    },
+    #[error("{op} {target}: interface {iface} does not exist")]
+    NoInterface {
+        op: Op,
+        target: String,
+        iface: String,
+    },
+    /// The request is malformed; nothing was sent.
+    #[error("{op} {target} on {iface}: {reason}")]
+    Invalid {
+        op: Op,
+        target: String,
+        iface: String,
+        reason: String,
+    },
+}
+
+impl NetlinkError {
+    /// The errno behind a kernel refusal, if any.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            NetlinkError::Socket(e) | NetlinkError::Kernel { error: e, .. } => e.raw_os_error(),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn kernel(
+        op: Op,
+        target: impl fmt::Display,
+        iface: impl fmt::Display,
+        error: io::Error,
+    ) -> Self {
+        NetlinkError::Kernel {
+            op,
+            target: target.to_string(),
+            iface: iface.to_string(),
+            error,
+        }
+    }
+
+    pub(crate) fn invalid(
+        op: Op,
+        target: impl fmt::Display,
+        iface: impl fmt::Display,
+        reason: impl Into<String>,
+    ) -> Self {
+        NetlinkError::Invalid {
+            op,
+            target: target.to_string(),
+            iface: iface.to_string(),
+            reason: reason.into(),
+        }
+    }
+}

@@ -1,0 +1,422 @@
+//! The daemon end to end: real `vrrpd` processes in network namespaces.
+//!
+//! First two nodes on one link, then two nodes in two subnets joined by a router
+//! namespace. Timing bounds are generous (a noisy 2-core CI VM); the measured times are
+//! printed. Every namespace and process is torn down by Drop guards.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use vrrp_tests::netns::{Netns, require_root_and_netns, veth};
+
+const VRRPD: &str = env!("CARGO_BIN_EXE_vrrpd");
+const VIP: &str = "10.1.255.1";
+const INTERVAL_MS: u64 = 100;
+
+/// A node: its namespace, working directory and running daemon.
+struct Node {
+    ns: Netns,
+    dir: PathBuf,
+    name: &'static str,
+    pid: Option<u32>,
+}
+
+impl Node {
+    fn new(name: &'static str, tmp: &Path) -> Node {
+        let dir = tmp.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        Node {
+            ns: Netns::new(&format!("d{name}")).unwrap(),
+            dir,
+            name,
+            pid: None,
+        }
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.dir.join("vrrpd.toml")
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.join("vrrpd.log")
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.dir.join("vrrpd.sock")
+    }
+
+    fn write_config(&self, text: &str) {
+        std::fs::write(self.config_path(), text).unwrap();
+    }
+
+    fn start(&mut self) {
+        let cfg = self.config_path();
+        let pid = self
+            .ns
+            .spawn_logged(
+                &[VRRPD, "run", "-c", cfg.to_str().unwrap()],
+                &self.log_path(),
+            )
+            .unwrap();
+        self.pid = Some(pid);
+    }
+
+    fn signal(&mut self, sig: i32) {
+        self.ns.signal(self.pid.expect("running"), sig).unwrap();
+    }
+
+    /// Waits for the daemon to exit after a signal; its exit status.
+    fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let pid = self.pid.take().expect("running");
+        self.ns
+            .wait_exit(pid, Duration::from_secs(10))
+            .unwrap()
+            .unwrap_or_else(|| panic!("{} did not exit:\n{}", self.name, self.log()))
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    fn has_vip(&self) -> bool {
+        let out = self.ns.exec(&["ip", "-o", "addr", "show", "dev", "lo"]).unwrap();
+        String::from_utf8_lossy(&out.stdout).contains(&format!("{VIP}/32"))
+    }
+
+    fn vip_line(&self) -> String {
+        let out = self.ns.exec(&["ip", "addr", "show", "dev", "lo"]).unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
+    fn status_json(&self) -> serde_json::Value {
+        let out = Command::new(VRRPD)
+            .args(["status", "--json", "-s", self.socket().to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "status failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+/// Polls `cond` every millisecond until it holds; the time it took.
+fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !cond() {
+        if start.elapsed() > limit {
+            panic!("timed out after {limit:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    start.elapsed()
+}
+
+fn config(node: &Node, src: &str, peer: &str, priority: u8, extra: &str) -> String {
+    format!(
+        r#"
+[global]
+status_socket = "{sock}"
+
+[[instance]]
+name = "vi51"
+interface = "eth0"
+vrid = 51
+priority = {priority}
+advert_interval_ms = {INTERVAL_MS}
+mode = "unicast"
+unicast_src = "{src}"
+{extra}
+
+[[instance.peer]]
+address = "{peer}"
+ttl_min = 250
+
+[[instance.vip]]
+address = "{VIP}/32"
+dev = "lo"
+"#,
+        sock = node.socket().display(),
+    )
+}
+
+/// Two nodes on one link: A 10.1.1.10 (priority 200), B 10.1.1.20 (priority 100).
+fn one_link(tmp: &Path, extra_a: &str) -> (Node, Node) {
+    require_root_and_netns().unwrap();
+    let a = Node::new("a", tmp);
+    let b = Node::new("b", tmp);
+    veth(&a.ns, "eth0", &b.ns, "eth0").unwrap();
+    a.ns.exec(&["ip", "addr", "add", "10.1.1.10/24", "dev", "eth0"]).unwrap();
+    b.ns.exec(&["ip", "addr", "add", "10.1.1.20/24", "dev", "eth0"]).unwrap();
+    a.write_config(&config(&a, "10.1.1.10/24", "10.1.1.20", 200, extra_a));
+    b.write_config(&config(&b, "10.1.1.20/24", "10.1.1.10", 100, ""));
+    (a, b)
+}
+
+fn tmpdir(name: &str) -> tempdir::TempDir {
+    tempdir::TempDir::new(name)
+}
+
+mod tempdir {
+    /// A directory removed on drop.
+    pub struct TempDir(std::path::PathBuf);
+    impl TempDir {
+        pub fn new(name: &str) -> TempDir {
+            let p = std::env::temp_dir().join(format!("vrrpd-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&p);
+            std::fs::create_dir_all(&p).unwrap();
+            TempDir(p)
+        }
+        pub fn path(&self) -> &std::path::Path {
+            &self.0
+        }
+    }
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn elect(a: &mut Node, b: &mut Node) {
+    b.start();
+    std::thread::sleep(Duration::from_millis(50));
+    a.start();
+    wait_for("A to hold the VIP", Duration::from_secs(10), || a.has_vip());
+    std::thread::sleep(Duration::from_millis(5 * INTERVAL_MS));
+    assert!(a.has_vip(), "A keeps the VIP:\n{}", a.log());
+    assert!(!b.has_vip(), "B must not hold the VIP too:\n{}", b.log());
+}
+
+#[test]
+fn election_graceful_stop_and_status() {
+    let tmp = tmpdir("graceful");
+    let (mut a, mut b) = one_link(tmp.path(), "");
+    elect(&mut a, &mut b);
+
+    let sa = a.status_json();
+    let inst = &sa["instances"][0];
+    assert_eq!(inst["state"], "master", "{sa:#}");
+    assert_eq!(inst["name"], "vi51");
+    let sb = b.status_json();
+    assert_eq!(sb["instances"][0]["state"], "backup", "{sb:#}");
+    assert!(sb["instances"][0]["adverts_received"].as_u64().unwrap() > 0);
+
+    // Graceful stop: priority 0, B takes over after about Skew_Time (61 ms here).
+    let t0 = Instant::now();
+    a.signal(libc::SIGTERM);
+    let took = wait_for("B to take over after SIGTERM", Duration::from_secs(3), || b.has_vip());
+    println!("graceful stop: B holds the VIP {:.1} ms after SIGTERM to A", took.as_secs_f64() * 1e3);
+    let status = a.wait_exit();
+    assert!(status.success(), "A exits 0 on SIGTERM: {status}\n{}", a.log());
+    assert!(!a.has_vip(), "A removed its VIP on the way out");
+    // Far below Master_Down_Interval (361 ms): the priority-0 path was taken.
+    assert!(took < Duration::from_millis(1500), "{took:?}");
+    let _ = t0;
+    let log = b.log();
+    assert!(log.contains("priority_zero_received"), "{log}");
+}
+
+#[test]
+fn kill9_failover_restart_cleanup_and_lease() {
+    let tmp = tmpdir("kill9");
+    let (mut a, mut b) = one_link(tmp.path(), "vip_lease_s = 3");
+    elect(&mut a, &mut b);
+
+    // kill -9: B waits Master_Down_Interval (3 x 100 ms + 61 ms skew).
+    a.signal(libc::SIGKILL);
+    let took = wait_for("B to take over after kill -9", Duration::from_secs(5), || b.has_vip());
+    println!("kill -9: B holds the VIP {:.1} ms after the kill", took.as_secs_f64() * 1e3);
+    a.wait_exit();
+    assert!(took >= Duration::from_millis(250), "faster than the RFC allows: {took:?}");
+    // The killed daemon's VIP stays only until its lease runs out.
+    assert!(a.has_vip(), "the killed daemon could not remove its VIP");
+    let gone = wait_for("A's leased VIP to expire", Duration::from_secs(6), || !a.has_vip());
+    println!("VIP lease: A's orphaned VIP expired {:.2} s after the kill", (took + gone).as_secs_f64());
+
+    // Restart A: it cleans up and, with the higher priority, takes over again.
+    a.start();
+    wait_for("A to take the VIP back", Duration::from_secs(10), || a.has_vip());
+    wait_for("B to release the VIP", Duration::from_secs(5), || !b.has_vip());
+}
+
+#[test]
+fn restart_removes_leftovers_of_a_crash() {
+    let tmp = tmpdir("leftover");
+    let (mut a, mut b) = one_link(tmp.path(), "");
+    elect(&mut a, &mut b);
+    a.signal(libc::SIGKILL);
+    a.wait_exit();
+    assert!(a.has_vip(), "no lease: the VIP stays after a kill");
+    wait_for("B to take over", Duration::from_secs(5), || b.has_vip());
+    // A restarts with a lower priority so it stays backup: the leftover must go.
+    a.write_config(&config(&a, "10.1.1.10/24", "10.1.1.20", 50, ""));
+    a.start();
+    wait_for("A's leftover VIP to be cleaned up", Duration::from_secs(5), || !a.has_vip());
+    std::thread::sleep(Duration::from_millis(5 * INTERVAL_MS));
+    assert!(b.has_vip() && !a.has_vip());
+    assert!(a.log().contains("leftover"), "{}", a.log());
+}
+
+#[test]
+fn reload_without_flap_and_bad_reload_kept_out() {
+    let tmp = tmpdir("reload");
+    let (mut a, mut b) = one_link(tmp.path(), "");
+    elect(&mut a, &mut b);
+    let before = a.status_json()["instances"][0]["last_transition"].clone();
+
+    // Same instance, a second one added: vi51 must not flap.
+    let mut text = config(&a, "10.1.1.10/24", "10.1.1.20", 200, "");
+    text.push_str(
+        r#"
+[[instance]]
+name = "vi52"
+interface = "eth0"
+vrid = 52
+priority = 100
+advert_interval_ms = 100
+mode = "unicast"
+unicast_src = "10.1.1.10/24"
+
+[[instance.peer]]
+address = "10.1.1.20"
+
+[[instance.vip]]
+address = "10.1.255.2/32"
+dev = "lo"
+"#,
+    );
+    a.write_config(&text);
+    a.signal(libc::SIGHUP);
+    wait_for("vi52 to appear", Duration::from_secs(5), || {
+        a.status_json()["instances"].as_array().unwrap().len() == 2
+    });
+    let s = a.status_json();
+    let vi51 = s["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "vi51")
+        .unwrap()
+        .clone();
+    assert_eq!(vi51["state"], "master");
+    assert_eq!(vi51["last_transition"], before, "vi51 flapped on reload");
+    assert!(a.has_vip());
+
+    // A broken file is reported and the running configuration stays.
+    a.write_config("[[instance]]\nname = 1\n");
+    a.signal(libc::SIGHUP);
+    std::thread::sleep(Duration::from_millis(500));
+    let s = a.status_json();
+    assert_eq!(s["instances"].as_array().unwrap().len(), 2);
+    assert!(a.has_vip());
+    assert!(a.log().contains("reload rejected"), "{}", a.log());
+    assert!(!b.has_vip(), "{}", b.vip_line());
+}
+
+#[test]
+fn metrics_served() {
+    let tmp = tmpdir("metrics");
+    let (mut a, mut b) = one_link(tmp.path(), "");
+    let text = config(&a, "10.1.1.10/24", "10.1.1.20", 200, "")
+        .replace("[global]\n", "[global]\nmetrics_listen = \"127.0.0.1:9650\"\n");
+    a.write_config(&text);
+    elect(&mut a, &mut b);
+    let out = a
+        .ns
+        .exec(&["curl", "-s", "http://127.0.0.1:9650/metrics"])
+        .or_else(|_| {
+            a.ns.exec(&[
+                "python3",
+                "-c",
+                "import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:9650/metrics').read().decode())",
+            ])
+        })
+        .unwrap();
+    let body = String::from_utf8_lossy(&out.stdout);
+    assert!(body.contains("vrrpd_instance_state"), "{body}");
+    assert!(body.contains("vrrpd_adverts_sent_total"), "{body}");
+    assert!(body.contains("vrrpd_datapath_packets_total"), "{body}");
+}
+
+#[test]
+fn two_subnets_through_a_router() {
+    require_root_and_netns().unwrap();
+    let tmp = tmpdir("routed");
+    let mut a = Node::new("a", tmp.path());
+    let mut b = Node::new("b", tmp.path());
+    let r = Netns::new("dr").unwrap();
+    veth(&a.ns, "eth0", &r, "ra").unwrap();
+    veth(&b.ns, "eth0", &r, "rb").unwrap();
+    r.exec(&["ip", "addr", "add", "10.1.1.1/24", "dev", "ra"]).unwrap();
+    r.exec(&["ip", "addr", "add", "10.1.2.1/24", "dev", "rb"]).unwrap();
+    r.exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]).unwrap();
+    a.ns.exec(&["ip", "addr", "add", "10.1.1.10/24", "dev", "eth0"]).unwrap();
+    b.ns.exec(&["ip", "addr", "add", "10.1.2.10/24", "dev", "eth0"]).unwrap();
+    a.ns.exec(&["ip", "route", "add", "default", "via", "10.1.1.1"]).unwrap();
+    b.ns.exec(&["ip", "route", "add", "default", "via", "10.1.2.1"]).unwrap();
+    a.write_config(&config(&a, "10.1.1.10/24", "10.1.2.10", 200, ""));
+    b.write_config(&config(&b, "10.1.2.10/24", "10.1.1.10", 100, ""));
+    elect(&mut a, &mut b);
+    // Adverts crossed a router: they arrive with TTL 254 and are accepted.
+    let sb = b.status_json();
+    assert!(sb["instances"][0]["adverts_received"].as_u64().unwrap() > 0, "{sb:#}");
+    assert_eq!(sb["instances"][0]["master"], "10.1.1.10", "{sb:#}");
+
+    a.signal(libc::SIGKILL);
+    let took = wait_for("B to take over across the router", Duration::from_secs(5), || b.has_vip());
+    println!("routed kill -9: B master {:.1} ms after the kill", took.as_secs_f64() * 1e3);
+    a.wait_exit();
+}
+
+#[test]
+fn check_reports_traps_with_positions() {
+    let tmp = tmpdir("check");
+    let bad = tmp.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        r#"[[instance]]
+name = "vi1"
+interface = "eth0"
+vrid = 1
+priority = 100
+mode = "unicast"
+unicast_src = "10.1.1.10/24"
+
+[[instance.vip]]
+address = "10.1.255.1/32"
+dev = "lo"
+"#,
+    )
+    .unwrap();
+    let out = Command::new(VRRPD)
+        .args(["check", "-c", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.toml:6:8:"), "{err}");
+    assert!(err.contains("peer"), "{err}");
+
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    for f in std::fs::read_dir(examples).unwrap() {
+        let f = f.unwrap().path();
+        if f.extension().is_some_and(|e| e == "toml") {
+            let out = Command::new(VRRPD)
+                .args(["check", "-c", f.to_str().unwrap()])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}: {}",
+                f.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
