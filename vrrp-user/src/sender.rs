@@ -107,7 +107,9 @@ impl Sender {
             )
         } != 0
         {
-            return Err(fail("bind to the source address (is it configured on the interface?)"));
+            return Err(fail(
+                "bind to the source address (is it configured on the interface?)",
+            ));
         }
         if config.destinations == Destinations::Multicast {
             let mreq = libc::ip_mreqn {
@@ -138,8 +140,8 @@ impl Sender {
         let mut sent = 0;
         let mut first_err = None;
         for dst in dsts {
-            let ep = Endpoints::new(IpAddr::V4(self.config.source), IpAddr::V4(dst))
-                .expect("both IPv4");
+            let ep =
+                Endpoints::new(IpAddr::V4(self.config.source), IpAddr::V4(dst)).expect("both IPv4");
             let msg = packet::encode(advert, ep, self.config.checksum)?;
             let sa = sockaddr(dst);
             // SAFETY: valid buffer and sockaddr for the call.

@@ -82,7 +82,10 @@ impl Node {
     }
 
     fn has_vip(&self) -> bool {
-        let out = self.ns.exec(&["ip", "-o", "addr", "show", "dev", "lo"]).unwrap();
+        let out = self
+            .ns
+            .exec(&["ip", "-o", "addr", "show", "dev", "lo"])
+            .unwrap();
         String::from_utf8_lossy(&out.stdout).contains(&format!("{VIP}/32"))
     }
 
@@ -151,8 +154,10 @@ fn one_link(tmp: &Path, extra_a: &str) -> (Node, Node) {
     let a = Node::new("a", tmp);
     let b = Node::new("b", tmp);
     veth(&a.ns, "eth0", &b.ns, "eth0").unwrap();
-    a.ns.exec(&["ip", "addr", "add", "10.1.1.10/24", "dev", "eth0"]).unwrap();
-    b.ns.exec(&["ip", "addr", "add", "10.1.1.20/24", "dev", "eth0"]).unwrap();
+    a.ns.exec(&["ip", "addr", "add", "10.1.1.10/24", "dev", "eth0"])
+        .unwrap();
+    b.ns.exec(&["ip", "addr", "add", "10.1.1.20/24", "dev", "eth0"])
+        .unwrap();
     a.write_config(&config(&a, "10.1.1.10/24", "10.1.1.20", 200, extra_a));
     b.write_config(&config(&b, "10.1.1.20/24", "10.1.1.10", 100, ""));
     (a, b)
@@ -210,10 +215,21 @@ fn election_graceful_stop_and_status() {
     // Graceful stop: priority 0, B takes over after about Skew_Time (61 ms here).
     let t0 = Instant::now();
     a.signal(libc::SIGTERM);
-    let took = wait_for("B to take over after SIGTERM", Duration::from_secs(3), || b.has_vip());
-    println!("graceful stop: B holds the VIP {:.1} ms after SIGTERM to A", took.as_secs_f64() * 1e3);
+    let took = wait_for(
+        "B to take over after SIGTERM",
+        Duration::from_secs(3),
+        || b.has_vip(),
+    );
+    println!(
+        "graceful stop: B holds the VIP {:.1} ms after SIGTERM to A",
+        took.as_secs_f64() * 1e3
+    );
     let status = a.wait_exit();
-    assert!(status.success(), "A exits 0 on SIGTERM: {status}\n{}", a.log());
+    assert!(
+        status.success(),
+        "A exits 0 on SIGTERM: {status}\n{}",
+        a.log()
+    );
     assert!(!a.has_vip(), "A removed its VIP on the way out");
     // Far below Master_Down_Interval (361 ms): the priority-0 path was taken.
     assert!(took < Duration::from_millis(1500), "{took:?}");
@@ -230,19 +246,38 @@ fn kill9_failover_restart_cleanup_and_lease() {
 
     // kill -9: B waits Master_Down_Interval (3 x 100 ms + 61 ms skew).
     a.signal(libc::SIGKILL);
-    let took = wait_for("B to take over after kill -9", Duration::from_secs(5), || b.has_vip());
-    println!("kill -9: B holds the VIP {:.1} ms after the kill", took.as_secs_f64() * 1e3);
+    let took = wait_for(
+        "B to take over after kill -9",
+        Duration::from_secs(5),
+        || b.has_vip(),
+    );
+    println!(
+        "kill -9: B holds the VIP {:.1} ms after the kill",
+        took.as_secs_f64() * 1e3
+    );
     a.wait_exit();
-    assert!(took >= Duration::from_millis(250), "faster than the RFC allows: {took:?}");
+    assert!(
+        took >= Duration::from_millis(250),
+        "faster than the RFC allows: {took:?}"
+    );
     // The killed daemon's VIP stays only until its lease runs out.
     assert!(a.has_vip(), "the killed daemon could not remove its VIP");
-    let gone = wait_for("A's leased VIP to expire", Duration::from_secs(6), || !a.has_vip());
-    println!("VIP lease: A's orphaned VIP expired {:.2} s after the kill", (took + gone).as_secs_f64());
+    let gone = wait_for("A's leased VIP to expire", Duration::from_secs(6), || {
+        !a.has_vip()
+    });
+    println!(
+        "VIP lease: A's orphaned VIP expired {:.2} s after the kill",
+        (took + gone).as_secs_f64()
+    );
 
     // Restart A: it cleans up and, with the higher priority, takes over again.
     a.start();
-    wait_for("A to take the VIP back", Duration::from_secs(10), || a.has_vip());
-    wait_for("B to release the VIP", Duration::from_secs(5), || !b.has_vip());
+    wait_for("A to take the VIP back", Duration::from_secs(10), || {
+        a.has_vip()
+    });
+    wait_for("B to release the VIP", Duration::from_secs(5), || {
+        !b.has_vip()
+    });
 }
 
 #[test]
@@ -257,7 +292,11 @@ fn restart_removes_leftovers_of_a_crash() {
     // A restarts with a lower priority so it stays backup: the leftover must go.
     a.write_config(&config(&a, "10.1.1.10/24", "10.1.1.20", 50, ""));
     a.start();
-    wait_for("A's leftover VIP to be cleaned up", Duration::from_secs(5), || !a.has_vip());
+    wait_for(
+        "A's leftover VIP to be cleaned up",
+        Duration::from_secs(5),
+        || !a.has_vip(),
+    );
     std::thread::sleep(Duration::from_millis(5 * INTERVAL_MS));
     assert!(b.has_vip() && !a.has_vip());
     assert!(a.log().contains("leftover"), "{}", a.log());
@@ -323,8 +362,10 @@ dev = "lo"
 fn metrics_served() {
     let tmp = tmpdir("metrics");
     let (mut a, mut b) = one_link(tmp.path(), "");
-    let text = config(&a, "10.1.1.10/24", "10.1.1.20", 200, "")
-        .replace("[global]\n", "[global]\nmetrics_listen = \"127.0.0.1:9650\"\n");
+    let text = config(&a, "10.1.1.10/24", "10.1.1.20", 200, "").replace(
+        "[global]\n",
+        "[global]\nmetrics_listen = \"127.0.0.1:9650\"\n",
+    );
     a.write_config(&text);
     elect(&mut a, &mut b);
     let out = a
@@ -344,34 +385,86 @@ fn metrics_served() {
     assert!(body.contains("vrrpd_datapath_packets_total"), "{body}");
 }
 
-#[test]
-fn two_subnets_through_a_router() {
+/// Two nodes in two subnets joined by a router namespace: A 10.1.1.10/24 (200),
+/// B 10.1.2.10/24 (100). Adverts cross the router and arrive with TTL 254.
+fn routed(tmp: &Path) -> (Node, Node, Netns) {
     require_root_and_netns().unwrap();
-    let tmp = tmpdir("routed");
-    let mut a = Node::new("a", tmp.path());
-    let mut b = Node::new("b", tmp.path());
+    let a = Node::new("a", tmp);
+    let b = Node::new("b", tmp);
     let r = Netns::new("dr").unwrap();
     veth(&a.ns, "eth0", &r, "ra").unwrap();
     veth(&b.ns, "eth0", &r, "rb").unwrap();
-    r.exec(&["ip", "addr", "add", "10.1.1.1/24", "dev", "ra"]).unwrap();
-    r.exec(&["ip", "addr", "add", "10.1.2.1/24", "dev", "rb"]).unwrap();
+    r.exec(&["ip", "addr", "add", "10.1.1.1/24", "dev", "ra"])
+        .unwrap();
+    r.exec(&["ip", "addr", "add", "10.1.2.1/24", "dev", "rb"])
+        .unwrap();
     r.exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]).unwrap();
-    a.ns.exec(&["ip", "addr", "add", "10.1.1.10/24", "dev", "eth0"]).unwrap();
-    b.ns.exec(&["ip", "addr", "add", "10.1.2.10/24", "dev", "eth0"]).unwrap();
-    a.ns.exec(&["ip", "route", "add", "default", "via", "10.1.1.1"]).unwrap();
-    b.ns.exec(&["ip", "route", "add", "default", "via", "10.1.2.1"]).unwrap();
+    a.ns.exec(&["ip", "addr", "add", "10.1.1.10/24", "dev", "eth0"])
+        .unwrap();
+    b.ns.exec(&["ip", "addr", "add", "10.1.2.10/24", "dev", "eth0"])
+        .unwrap();
+    a.ns.exec(&["ip", "route", "add", "default", "via", "10.1.1.1"])
+        .unwrap();
+    b.ns.exec(&["ip", "route", "add", "default", "via", "10.1.2.1"])
+        .unwrap();
     a.write_config(&config(&a, "10.1.1.10/24", "10.1.2.10", 200, ""));
     b.write_config(&config(&b, "10.1.2.10/24", "10.1.1.10", 100, ""));
+    (a, b, r)
+}
+
+#[test]
+fn two_subnets_through_a_router() {
+    let tmp = tmpdir("routed");
+    let (mut a, mut b, _r) = routed(tmp.path());
     elect(&mut a, &mut b);
-    // Adverts crossed a router: they arrive with TTL 254 and are accepted.
     let sb = b.status_json();
-    assert!(sb["instances"][0]["adverts_received"].as_u64().unwrap() > 0, "{sb:#}");
+    assert!(
+        sb["instances"][0]["adverts_received"].as_u64().unwrap() > 0,
+        "{sb:#}"
+    );
     assert_eq!(sb["instances"][0]["master"], "10.1.1.10", "{sb:#}");
 
     a.signal(libc::SIGKILL);
-    let took = wait_for("B to take over across the router", Duration::from_secs(5), || b.has_vip());
-    println!("routed kill -9: B master {:.1} ms after the kill", took.as_secs_f64() * 1e3);
+    let took = wait_for(
+        "B to take over across the router",
+        Duration::from_secs(5),
+        || b.has_vip(),
+    );
+    println!(
+        "routed kill -9: B master {:.1} ms after the kill",
+        took.as_secs_f64() * 1e3
+    );
     a.wait_exit();
+}
+
+#[test]
+fn link_down_is_a_fault_and_recovery_preempts_back() {
+    let tmp = tmpdir("linkdown");
+    let (mut a, mut b, _r) = routed(tmp.path());
+    elect(&mut a, &mut b);
+    // A's link goes down: A enters Fault and drops the VIP; B stops hearing A and
+    // takes over after Master_Down_Interval.
+    a.ns.exec(&["ip", "link", "set", "eth0", "down"]).unwrap();
+    wait_for(
+        "A to drop the VIP on link down",
+        Duration::from_secs(3),
+        || !a.has_vip(),
+    );
+    wait_for("B to take over", Duration::from_secs(3), || b.has_vip());
+    assert_eq!(a.status_json()["instances"][0]["state"], "fault");
+    a.ns.exec(&["ip", "link", "set", "eth0", "up"]).unwrap();
+    a.ns.exec(&["ip", "route", "replace", "default", "via", "10.1.1.1"])
+        .unwrap();
+    // A is back with the higher priority and preempts.
+    wait_for("A to take the VIP back", Duration::from_secs(10), || {
+        a.has_vip()
+    });
+    wait_for("B to release it", Duration::from_secs(3), || !b.has_vip());
+    let log = a.log();
+    assert!(
+        log.contains("link_down") && log.contains("link_up"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -419,4 +512,104 @@ dev = "lo"
             );
         }
     }
+}
+
+#[test]
+fn track_script_failure_lowers_priority_and_hooks_run() {
+    let tmp = tmpdir("track");
+    let flag = tmp.path().join("healthy");
+    std::fs::write(&flag, "").unwrap();
+    let hook_log = tmp.path().join("hooks.log");
+    let extra = format!(
+        r#"
+[[instance.track_script]]
+name = "svc"
+command = ["/usr/bin/test", "-e", "{flag}"]
+interval_ms = 100
+timeout_ms = 100
+fall = 1
+rise = 1
+weight = -150
+
+[instance.hooks]
+on_master = ["/bin/sh", "-c", "echo master $VRRPD_REASON >> {log}"]
+on_backup = ["/bin/sh", "-c", "echo backup $VRRPD_REASON >> {log}"]
+"#,
+        flag = flag.display(),
+        log = hook_log.display()
+    );
+    let (mut a, mut b) = one_link(tmp.path(), &extra);
+    elect(&mut a, &mut b);
+    wait_for("the master hook", Duration::from_secs(5), || {
+        std::fs::read_to_string(&hook_log)
+            .unwrap_or_default()
+            .contains("master")
+    });
+    // The checked service fails: 200 - 150 = 50 < 100, B preempts.
+    std::fs::remove_file(&flag).unwrap();
+    wait_for("B to preempt", Duration::from_secs(5), || b.has_vip());
+    wait_for("A to step down", Duration::from_secs(5), || !a.has_vip());
+    assert_eq!(a.status_json()["instances"][0]["effective_priority"], 50);
+    wait_for("the backup hook", Duration::from_secs(5), || {
+        std::fs::read_to_string(&hook_log)
+            .unwrap_or_default()
+            .contains("backup")
+    });
+    // Healthy again: A preempts back.
+    std::fs::write(&flag, "").unwrap();
+    wait_for("A to take the VIP back", Duration::from_secs(5), || {
+        a.has_vip()
+    });
+}
+
+/// The systemd unit's capability set is enough: run A with exactly those
+/// capabilities (bounding and ambient), as packaging/vrrpd.service grants them.
+#[test]
+fn runs_with_the_units_capabilities_only() {
+    let unit = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/vrrpd.service"),
+    )
+    .unwrap();
+    let caps: Vec<String> = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("CapabilityBoundingSet="))
+        .expect("CapabilityBoundingSet in the unit")
+        .split_whitespace()
+        .map(|c| format!("+{}", c.trim_start_matches("CAP_").to_lowercase()))
+        .collect();
+    let set = format!("-all,{}", caps.join(","));
+    let tmp = tmpdir("caps");
+    let (mut a, mut b) = one_link(tmp.path(), "");
+    b.start();
+    let cfg = a.config_path();
+    let pid =
+        a.ns.spawn_logged(
+            &[
+                "setpriv",
+                "--bounding-set",
+                &set,
+                "--inh-caps",
+                &set,
+                "--ambient-caps",
+                &set,
+                "--no-new-privs",
+                VRRPD,
+                "run",
+                "-c",
+                cfg.to_str().unwrap(),
+            ],
+            &a.log_path(),
+        )
+        .unwrap();
+    a.pid = Some(pid);
+    wait_for(
+        "A (restricted) to hold the VIP",
+        Duration::from_secs(10),
+        || a.has_vip(),
+    );
+    let s = a.status_json();
+    assert_eq!(s["daemon"]["datapath"], "xdp", "{s:#}\n{}", a.log());
+    a.signal(libc::SIGTERM);
+    assert!(a.wait_exit().success(), "{}", a.log());
+    assert!(!a.has_vip());
 }

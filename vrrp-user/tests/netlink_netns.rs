@@ -357,23 +357,37 @@ fn refreshed_lease_keeps_the_vip_until_refreshing_stops() -> Result<()> {
     let ns = Netns::new("nlref")?;
     block_in(&ns, || async {
         let nl = Netlink::new()?;
-        let mut vip = VipSpec::new(net("10.1.255.4/32"), "lo");
-        vip.lease = Some(Lease::new(Duration::from_secs(2)));
-        nl.add_vip(&vip).await?;
+        let vips: Vec<VipSpec> = ["10.1.255.4/32", "2001:db8:255::4/128"]
+            .into_iter()
+            .map(|ip| {
+                let mut vip = VipSpec::new(net(ip), "lo");
+                vip.lease = Some(Lease::new(Duration::from_secs(2)));
+                vip
+            })
+            .collect();
+        for vip in &vips {
+            nl.add_vip(vip).await?;
+        }
         for _ in 0..6 {
             tokio::time::sleep(Duration::from_millis(700)).await;
-            nl.refresh_vip(&vip).await?;
-            assert!(
-                addr_entry(&ns, "10.1.255.4")?.is_some(),
-                "refreshed VIP expired"
-            );
+            for vip in &vips {
+                nl.refresh_vip(vip).await?;
+            }
+            for ip in ["10.1.255.4", "2001:db8:255::4"] {
+                assert!(addr_entry(&ns, ip)?.is_some(), "refreshed VIP {ip} expired");
+            }
         }
         assert_eq!(kernel_proto_of("10.1.255.4")?, Some(PROTO));
-        let gone = wait_gone(&ns, "10.1.255.4", Duration::from_secs(8))?;
-        assert!(
-            gone >= Duration::from_millis(1000),
-            "expired early: {gone:?}"
-        );
+        assert_eq!(kernel_proto_of("2001:db8:255::4")?, Some(PROTO));
+        let t = Instant::now();
+        for ip in ["10.1.255.4", "2001:db8:255::4"] {
+            wait_gone(&ns, ip, Duration::from_secs(8))?;
+            let gone = t.elapsed();
+            assert!(
+                gone >= Duration::from_millis(1000),
+                "{ip} expired early: {gone:?}"
+            );
+        }
         Ok(())
     })
 }
@@ -554,6 +568,11 @@ fn cleanup_removes_only_ours() -> Result<()> {
         );
         let err = nl.cleanup_ours(4).await.unwrap_err();
         assert!(matches!(err, NetlinkError::Invalid { .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "cleaning up proto 4 on all interfaces: protocols 0-4 are the kernel's and the \
+             admin's, not ours"
+        );
         Ok(())
     })
 }

@@ -222,16 +222,18 @@ pub struct Track {
     pub files: Vec<TrackFile>,
 }
 
-/// A tracked link: when down, `weight` is added to the priority, or the
-/// instance goes to FAULT when `weight` is 0.
+/// A tracked link. keepalived's sign rule: a negative `weight` is added to the
+/// priority while the link is down, a positive one while it is up; 0 means the
+/// instance goes to FAULT while the link is down.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TrackInterface {
     pub name: String,
     pub weight: i16,
 }
 
-/// A periodic check. After `fall` consecutive failures it is down (weight
-/// added, or FAULT when 0); after `rise` consecutive successes it is up.
+/// A periodic check. After `fall` consecutive failures it is down, after `rise`
+/// consecutive successes up. `weight` follows keepalived's sign rule (negative:
+/// added while down; positive: added while up); 0 means FAULT while down.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TrackScript {
     pub name: String,
@@ -252,8 +254,8 @@ pub struct TrackFile {
     pub weight: i16,
 }
 
-/// Commands run on state changes, with `VRRP_INSTANCE`, `VRRP_STATE` and
-/// `VRRP_REASON` in the environment, killed after `timeout`.
+/// Commands run on state changes, with `VRRPD_INSTANCE`, `VRRPD_STATE` and
+/// `VRRPD_REASON` in the environment, killed after `timeout`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Hooks {
     pub on_master: Option<Vec<String>>,

@@ -21,7 +21,9 @@ use crate::{
 pub enum SetupError {
     #[error("instance {instance:?}: interface {iface:?} does not exist")]
     NoInterface { instance: String, iface: String },
-    #[error("instance {instance:?}: interface {iface:?} has no IPv4 address to send multicast adverts from")]
+    #[error(
+        "instance {instance:?}: interface {iface:?} has no IPv4 address to send multicast adverts from"
+    )]
     NoSourceAddress { instance: String, iface: String },
     #[error("instance {instance:?}: IPv6 instances are not supported yet (IPv4 first)")]
     Ipv6 { instance: String },
@@ -100,10 +102,11 @@ impl InstanceSpec {
                 (src, Destinations::Unicast(dsts), src.octets(), 0, entries)
             }
             Transport::Multicast => {
-                let src = first_ipv4(&cfg.interface).ok_or_else(|| SetupError::NoSourceAddress {
-                    instance: name.clone(),
-                    iface: cfg.interface.clone(),
-                })?;
+                let src =
+                    first_ipv4(&cfg.interface).ok_or_else(|| SetupError::NoSourceAddress {
+                        instance: name.clone(),
+                        iface: cfg.interface.clone(),
+                    })?;
                 (
                     src,
                     Destinations::Multicast,
@@ -138,7 +141,11 @@ impl InstanceSpec {
         } else {
             ChecksumMode::PseudoHeader
         };
-        let v2_csum = if cfg.v3_checksum_as_v2 { VRID_F_V2_CSUM_OK } else { 0 };
+        let v2_csum = if cfg.v3_checksum_as_v2 {
+            VRID_F_V2_CSUM_OK
+        } else {
+            0
+        };
         Ok(InstanceSpec {
             ifindex,
             primary,

@@ -124,9 +124,13 @@ async fn apply(nl: &Netlink, proto: u8, instance: &str, op: KernelOp) {
                     tokio::time::sleep(garp.delay).await;
                 }
                 for v in &vips {
-                    if let Err(e) =
-                        netlink::announce(ifindex, v.address.addr(), u32::from(garp.repeat), interval)
-                            .await
+                    if let Err(e) = netlink::announce(
+                        ifindex,
+                        v.address.addr(),
+                        u32::from(garp.repeat),
+                        interval,
+                    )
+                    .await
                     {
                         warn!(instance, error = %e, "gratuitous ARP / NA not sent");
                     }

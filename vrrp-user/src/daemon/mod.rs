@@ -79,9 +79,12 @@ pub async fn run(opts: RunOptions) -> Result<()> {
 
     let (snap_tx, snap_rx) = watch::channel(snapshot::build(&rt, &dp, started));
     let rx = snap_rx.clone();
-    let _status = crate::status::serve(&rt.config.global.status_socket, move || rx.borrow().clone())
-        .await
-        .with_context(|| format!("status socket {}", rt.config.global.status_socket.display()))?;
+    let _status =
+        crate::status::serve(&rt.config.global.status_socket, move || rx.borrow().clone())
+            .await
+            .with_context(|| {
+                format!("status socket {}", rt.config.global.status_socket.display())
+            })?;
     let _metrics = match rt.config.global.metrics_listen {
         Some(addr) => {
             let rx = snap_rx.clone();
@@ -104,11 +107,24 @@ pub async fn run(opts: RunOptions) -> Result<()> {
         "vrrpd started"
     );
     rt.start(clock::now());
+    // The watch reports changes only: an interface that is down now must count too.
+    let mut ifnames: HashMap<u32, bool> = HashMap::new();
+    let ifindexes: Vec<u32> = rt.instances.iter().map(|i| i.spec.ifindex).collect();
+    for ifindex in ifindexes {
+        match nl.link_state(ifindex).await {
+            Ok(link) => {
+                ifnames.insert(ifindex, link.is_up());
+                if !link.is_up() {
+                    rt.on_link(clock::now(), ifindex, &link.name, false);
+                }
+            }
+            Err(e) => warn!(ifindex, error = %e, "cannot read link state"),
+        }
+    }
 
     let mut batch = Vec::with_capacity(64);
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut ifnames: HashMap<u32, bool> = HashMap::new();
     loop {
         let deadline = rt.next_deadline().map(clock::to_tokio);
         tokio::select! {
@@ -157,6 +173,9 @@ pub async fn run(opts: RunOptions) -> Result<()> {
                 let _ = snap_tx.send(snapshot::build(&rt, &dp, started));
             }
         }
+        if rt.take_dirty() {
+            let _ = snap_tx.send(snapshot::build(&rt, &dp, started));
+        }
     }
 
     // Leave: priority 0 so backups take over after Skew_Time, VIPs and routes out.
@@ -179,7 +198,10 @@ pub async fn run(opts: RunOptions) -> Result<()> {
             }
         }
     };
-    if tokio::time::timeout(Duration::from_secs(15), drain).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(15), drain)
+        .await
+        .is_err()
+    {
         warn!("shutdown: kernel changes or stop hooks still running after 15 s; leaving anyway");
     }
     info!("vrrpd stopped");

@@ -20,9 +20,15 @@ pub enum KernelOp {
         vips: Vec<config::Vip>,
         lease: Duration,
     },
-    RemoveVips { vips: Vec<config::Vip> },
-    AddRoutes { routes: Vec<config::Route> },
-    RemoveRoutes { routes: Vec<config::Route> },
+    RemoveVips {
+        vips: Vec<config::Vip>,
+    },
+    AddRoutes {
+        routes: Vec<config::Route>,
+    },
+    RemoveRoutes {
+        routes: Vec<config::Route>,
+    },
     /// Gratuitous ARP / unsolicited NA for VIPs on the advert link.
     Announce {
         ifindex: u32,

@@ -65,6 +65,8 @@ pub struct Runtime {
     pub group_members: Vec<Vec<usize>>,
     by_key: HashMap<(u32, u8), usize>,
     pub sinks: Sinks,
+    /// A state or priority changed since the last `take_dirty`: status is stale.
+    dirty: bool,
 }
 
 impl Runtime {
@@ -77,6 +79,7 @@ impl Runtime {
             group_members: Vec::new(),
             by_key: HashMap::new(),
             sinks,
+            dirty: true,
         };
         for members in grouping(&config) {
             let (instances, group) = rt.build_group(&members)?;
@@ -120,7 +123,8 @@ impl Runtime {
         for mut inst in instances {
             inst.group = g;
             let idx = self.instances.len();
-            self.by_key.insert((inst.spec.ifindex, inst.spec.cfg.vrid), idx);
+            self.by_key
+                .insert((inst.spec.ifindex, inst.spec.cfg.vrid), idx);
             self.instances.push(inst);
             idxs.push(idx);
         }
@@ -137,7 +141,11 @@ impl Runtime {
         let old_groups: Vec<Vec<config::Instance>> = self
             .group_members
             .iter()
-            .map(|idxs| idxs.iter().map(|&i| self.instances[i].spec.cfg.clone()).collect())
+            .map(|idxs| {
+                idxs.iter()
+                    .map(|&i| self.instances[i].spec.cfg.clone())
+                    .collect()
+            })
             .collect();
         enum Plan {
             Keep(usize),
@@ -164,16 +172,26 @@ impl Runtime {
         for g in 0..self.groups.len() {
             if !kept.contains(&g) {
                 for m in 0..self.group_members[g].len() {
-                    summary.stopped.push(self.instances[self.group_members[g][m]].spec.cfg.name.clone());
+                    summary.stopped.push(
+                        self.instances[self.group_members[g][m]]
+                            .spec
+                            .cfg
+                            .name
+                            .clone(),
+                    );
                     self.input(now, g, m, Input::Shutdown);
                 }
             }
         }
         // Reassemble: take the kept groups out of the old vectors.
-        let mut old_instances: Vec<Option<Instance>> =
-            std::mem::take(&mut self.instances).into_iter().map(Some).collect();
-        let mut old_sync: Vec<Option<SyncGroup>> =
-            std::mem::take(&mut self.groups).into_iter().map(Some).collect();
+        let mut old_instances: Vec<Option<Instance>> = std::mem::take(&mut self.instances)
+            .into_iter()
+            .map(Some)
+            .collect();
+        let mut old_sync: Vec<Option<SyncGroup>> = std::mem::take(&mut self.groups)
+            .into_iter()
+            .map(Some)
+            .collect();
         let old_members = std::mem::take(&mut self.group_members);
         self.by_key.clear();
         let mut fresh = Vec::new();
@@ -241,7 +259,10 @@ impl Runtime {
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.groups.iter().filter_map(SyncGroup::next_deadline).min()
+        self.groups
+            .iter()
+            .filter_map(SyncGroup::next_deadline)
+            .min()
     }
 
     /// Fires every due timer.
@@ -320,7 +341,11 @@ impl Runtime {
 
     /// A tracked script or file changed, for instance `instance`.
     pub fn on_track(&mut self, now: Instant, instance: &str, update: TrackUpdate) {
-        if let Some(idx) = self.instances.iter().position(|i| i.spec.cfg.name == instance) {
+        if let Some(idx) = self
+            .instances
+            .iter()
+            .position(|i| i.spec.cfg.name == instance)
+        {
             let (g, m) = (self.instances[idx].group, self.instances[idx].member);
             self.input(now, g, m, Input::Track(update));
         }
@@ -386,7 +411,15 @@ impl Runtime {
             .map(|l| (l / 6).max(Duration::from_millis(200)))
     }
 
+    /// Whether status must be republished now (and clears the flag).
+    pub fn take_dirty(&mut self) -> bool {
+        std::mem::take(&mut self.dirty)
+    }
+
     fn input(&mut self, now: Instant, group: usize, member: usize, input: Input) {
+        if !matches!(input, Input::Advert(_) | Input::Timer) {
+            self.dirty = true; // tracking, link, start/stop: priority or state may move
+        }
         let actions = self.groups[group].handle(now, member, input);
         self.execute(now, group, actions);
     }
@@ -403,6 +436,7 @@ impl Runtime {
         let cfg = &inst.spec.cfg;
         match action {
             Action::Transition(t) => {
+                self.dirty = true;
                 let detection = t.last_advert.map(|la| t.at.saturating_since(la));
                 let reason = reason_name(&t.reason);
                 info!(

@@ -4,11 +4,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use vrrp_core::router::State;
 
-use super::{
-    clock,
-    ops::reason_name,
-    runtime::Runtime,
-};
+use super::{clock, ops::reason_name, runtime::Runtime};
 use crate::{
     datapath::Datapath,
     status::{self, DaemonInfo, InstanceStatus, StatusSnapshot, TransitionCount, TransitionInfo},
@@ -39,8 +35,10 @@ pub fn build(rt: &Runtime, dp: &Datapath, started: std::time::Instant) -> Status
                 let ago = now_mono.saturating_since(t.at);
                 let at = now_wall.checked_sub(ago).unwrap_or(UNIX_EPOCH);
                 TransitionInfo {
-                    at_unix_ms: at.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_millis()
-                        as u64,
+                    at_unix_ms: at
+                        .duration_since(UNIX_EPOCH)
+                        .unwrap_or(Duration::ZERO)
+                        .as_millis() as u64,
                     from: st(t.from),
                     to: st(t.to),
                     reason: reason_name(&t.reason),

@@ -22,8 +22,8 @@ impl Netlink {
     pub async fn cleanup_ours(&self, proto: u8) -> Result<Cleanup, NetlinkError> {
         if proto <= 4 {
             return Err(NetlinkError::invalid(
-                Op::DelRoute,
-                format!("everything with proto {proto}"),
+                Op::Cleanup,
+                format!("proto {proto}"),
                 "all interfaces",
                 "protocols 0-4 are the kernel's and the admin's, not ours",
             ));

@@ -15,6 +15,7 @@ pub enum Op {
     DelRoute,
     ListRoutes,
     GetLink,
+    Cleanup,
     Watch,
     Garp,
     UnsolicitedNa,
@@ -31,6 +32,7 @@ impl fmt::Display for Op {
             Op::DelRoute => "removing route",
             Op::ListRoutes => "listing routes",
             Op::GetLink => "querying link",
+            Op::Cleanup => "cleaning up",
             Op::Watch => "subscribing to link and address events",
             Op::Garp => "sending gratuitous ARP for",
             Op::UnsolicitedNa => "sending unsolicited neighbour advertisement for",
@@ -43,27 +45,36 @@ pub enum NetlinkError {
     #[error("opening a netlink socket: {0}")]
     Socket(io::Error),
     /// The kernel (or a socket call) refused.
-    #[error("{op} {target} on {iface}: {error}")]
+    #[error("{op}{} on {iface}: {error}", spaced(.target))]
     Kernel {
         op: Op,
         target: String,
         iface: String,
         error: io::Error,
     },
-    #[error("{op} {target}: interface {iface} does not exist")]
+    #[error("{op}{}: interface {iface} does not exist", spaced(.target))]
     NoInterface {
         op: Op,
         target: String,
         iface: String,
     },
     /// The request is malformed; nothing was sent.
-    #[error("{op} {target} on {iface}: {reason}")]
+    #[error("{op}{} on {iface}: {reason}", spaced(.target))]
     Invalid {
         op: Op,
         target: String,
         iface: String,
         reason: String,
     },
+}
+
+/// `" target"`, or nothing for operations on the whole namespace.
+fn spaced(target: &str) -> String {
+    if target.is_empty() {
+        String::new()
+    } else {
+        format!(" {target}")
+    }
 }
 
 impl NetlinkError {

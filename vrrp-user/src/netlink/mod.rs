@@ -65,7 +65,8 @@ pub struct Netlink {
 }
 
 impl Netlink {
-    /// Opens the socket and spawns its I/O task on the current tokio runtime.
+    /// Opens the socket and spawns its I/O task on the current tokio runtime
+    /// (panics outside one, like `tokio::spawn`).
     pub fn new() -> Result<Netlink, NetlinkError> {
         let (conn, handle, _) = rtnetlink::new_connection().map_err(NetlinkError::Socket)?;
         let label_marker = !addr::kernel_has_ifa_proto();

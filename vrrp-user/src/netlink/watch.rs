@@ -41,7 +41,8 @@ pub struct Watch {
 }
 
 impl Watch {
-    /// Subscribes; spawns the socket's I/O task on the current tokio runtime.
+    /// Subscribes; spawns the socket's I/O task on the current tokio runtime
+    /// (panics outside one).
     pub fn new() -> Result<Watch, NetlinkError> {
         let groups = [
             MulticastGroup::Link,
