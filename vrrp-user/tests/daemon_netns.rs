@@ -613,3 +613,37 @@ fn runs_with_the_units_capabilities_only() {
     assert!(a.wait_exit().success(), "{}", a.log());
     assert!(!a.has_vip());
 }
+
+/// accept_mode = false: the master holds the VIP but drops traffic addressed to it
+/// (RFC 9568 §6.1); the block goes with mastership.
+#[test]
+fn accept_mode_off_drops_traffic_to_the_vip() {
+    let tmp = tmpdir("noaccept");
+    let (mut a, mut b) = one_link(tmp.path(), "accept_mode = false");
+    elect(&mut a, &mut b);
+    // A datagram to the VIP from inside the node: delivered unless blocked.
+    let ping = |n: &Node| {
+        vrrp_tests::netns::in_netns(&n.ns, || {
+            let server = std::net::UdpSocket::bind("0.0.0.0:7000").unwrap();
+            server
+                .set_read_timeout(Some(Duration::from_millis(200)))
+                .unwrap();
+            let client = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+            client.send_to(b"probe", (VIP, 7000)).unwrap();
+            let mut buf = [0u8; 8];
+            matches!(server.recv_from(&mut buf), Ok((5, _)))
+        })
+        .unwrap()
+    };
+    wait_for("the block to be installed", Duration::from_secs(3), || !ping(&a));
+    let set = a.ns.exec(&["nft", "list", "set", "inet", "vrrpd", "noaccept4"]).unwrap();
+    assert!(String::from_utf8_lossy(&set.stdout).contains(VIP));
+    a.signal(libc::SIGTERM);
+    a.wait_exit();
+    wait_for("B to take over", Duration::from_secs(3), || b.has_vip());
+    wait_for("B (accept_mode default true) to answer on its VIP", Duration::from_secs(3), || {
+        ping(&b)
+    });
+    let set = a.ns.exec(&["nft", "list", "set", "inet", "vrrpd", "noaccept4"]).unwrap();
+    assert!(!String::from_utf8_lossy(&set.stdout).contains(VIP), "block lifted on leaving");
+}

@@ -65,7 +65,19 @@ fn route_spec(r: &config::Route) -> RouteSpec {
 
 async fn apply(nl: &Netlink, proto: u8, instance: &str, op: KernelOp) {
     match op {
-        KernelOp::AddVips { vips, lease } => {
+        KernelOp::AddVips {
+            vips,
+            lease,
+            accept,
+        } => {
+            if !accept {
+                // Block first: no packet to a VIP may be accepted, not even briefly.
+                let addrs: Vec<_> = vips.iter().map(|v| v.address.addr()).collect();
+                match super::noaccept::block(&addrs) {
+                    Ok(()) => info!(instance, "accept_mode off: traffic to the VIPs is dropped"),
+                    Err(e) => warn!(instance, error = %e, "accept_mode off not enforced"),
+                }
+            }
             for v in &vips {
                 match nl.add_vip(&vip_spec(v, proto, lease)).await {
                     Ok(()) => info!(instance, vip = %v.address, dev = %v.dev, "VIP added"),
@@ -80,12 +92,18 @@ async fn apply(nl: &Netlink, proto: u8, instance: &str, op: KernelOp) {
                 }
             }
         }
-        KernelOp::RemoveVips { vips } => {
+        KernelOp::RemoveVips { vips, blocked } => {
             for v in &vips {
                 match nl.del_vip(&vip_spec(v, proto, None)).await {
                     Ok(true) => info!(instance, vip = %v.address, dev = %v.dev, "VIP removed"),
                     Ok(false) => {}
                     Err(e) => warn!(instance, error = %e, "VIP not removed"),
+                }
+            }
+            if blocked {
+                let addrs: Vec<_> = vips.iter().map(|v| v.address.addr()).collect();
+                if let Err(e) = super::noaccept::unblock(&addrs) {
+                    warn!(instance, error = %e, "VIP traffic not unblocked");
                 }
             }
         }

@@ -6,6 +6,7 @@
 pub mod clock;
 pub mod instance;
 pub mod kernel;
+mod noaccept;
 pub mod ops;
 pub mod runtime;
 mod snapshot;
@@ -54,6 +55,9 @@ pub async fn run(opts: RunOptions) -> Result<()> {
     }
     for r in &leftovers.routes {
         warn!(route = ?r, "removed leftover route of a previous run");
+    }
+    if config.instances.iter().any(|i| !i.accept_mode) {
+        noaccept::reset().context("accept_mode = false")?;
     }
 
     let run_as = match &config.global.script_user {

@@ -14,6 +14,8 @@ pub enum KernelOp {
     AddVips {
         vips: Vec<config::Vip>,
         lease: Option<Duration>,
+        /// Accept_Mode (or owner): false drops traffic addressed to the VIPs.
+        accept: bool,
     },
     /// Re-set the lease on VIPs we hold.
     RefreshVips {
@@ -22,6 +24,8 @@ pub enum KernelOp {
     },
     RemoveVips {
         vips: Vec<config::Vip>,
+        /// The VIPs were blocked (accept mode off): unblock them.
+        blocked: bool,
     },
     AddRoutes {
         routes: Vec<config::Route>,

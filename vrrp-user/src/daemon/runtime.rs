@@ -46,6 +46,8 @@ pub struct Instance {
     /// Jitter of the followed master's adverts, from kernel receive times.
     pub jitter: JitterTracker,
     jitter_src: Option<[u8; 4]>,
+    /// Whether the VIPs we hold accept traffic (false: blocked, accept mode off).
+    accept: bool,
 }
 
 /// Starts the ordered kernel-op queue of a new instance (called with its name).
@@ -111,6 +113,7 @@ impl Runtime {
                 kernel,
                 jitter: JitterTracker::new(),
                 jitter_src: None,
+                accept: true,
             });
             routers.push(router);
         }
@@ -375,6 +378,7 @@ impl Runtime {
                 let _ = inst.kernel.send(KernelOp::AddVips {
                     vips: lost,
                     lease: inst.spec.cfg.vip_lease,
+                    accept: inst.accept,
                 });
             }
         }
@@ -486,19 +490,20 @@ impl Runtime {
                 }
             }
             Action::AddVips { accept } => {
-                if !accept {
-                    debug!(instance = %cfg.name, "accept_mode off: VIPs installed for forwarding only");
-                }
+                inst.accept = accept;
                 inst.lease_set = cfg.vip_lease.map(|_| now);
                 let _ = inst.kernel.send(KernelOp::AddVips {
                     vips: cfg.vips.clone(),
                     lease: cfg.vip_lease,
+                    accept,
                 });
             }
             Action::RemoveVips => {
                 let _ = inst.kernel.send(KernelOp::RemoveVips {
                     vips: cfg.vips.clone(),
+                    blocked: !inst.accept,
                 });
+                inst.accept = true;
             }
             Action::AddRoutes => {
                 if !cfg.routes.is_empty() {

@@ -1,0 +1,98 @@
+//! Accept_Mode off (RFC 9568 §6.1): a master that does not own the addresses must not
+//! accept packets addressed to the VIPs, only forward for them. The kernel has no
+//! per-address switch for that, so VIPs of such instances go into an nftables set whose
+//! members the input hook drops. ARP is not IP and is untouched.
+//!
+//! The table is ours alone (`inet vrrpd`); it is deleted at start so a crashed run
+//! leaves no drop rule behind.
+
+use std::{
+    io::Write,
+    net::IpAddr,
+    process::{Command, Stdio},
+};
+
+const TABLE: &str = "vrrpd";
+
+#[derive(Debug, thiserror::Error)]
+#[error("nft {what}: {detail} (accept_mode = false needs nftables: apt-get install nftables)")]
+pub struct NftError {
+    what: String,
+    detail: String,
+}
+
+fn nft(script: &str, what: &str) -> Result<(), NftError> {
+    let err = |detail: String| NftError {
+        what: what.to_string(),
+        detail,
+    };
+    let mut child = Command::new("nft")
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| err(e.to_string()))?;
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(script.as_bytes())
+        .map_err(|e| err(e.to_string()))?;
+    let out = child.wait_with_output().map_err(|e| err(e.to_string()))?;
+    if !out.status.success() {
+        return Err(err(String::from_utf8_lossy(&out.stderr).trim().to_string()));
+    }
+    Ok(())
+}
+
+/// Removes our table, if a previous run left it. (nftables 1.0.6 has no
+/// `destroy`: adding the table first makes the delete succeed either way.)
+pub fn reset() -> Result<(), NftError> {
+    nft(
+        &format!("add table inet {TABLE}\ndelete table inet {TABLE}\n"),
+        "removing the vrrpd table",
+    )
+}
+
+fn set_name(a: &IpAddr) -> &'static str {
+    match a {
+        IpAddr::V4(_) => "noaccept4",
+        IpAddr::V6(_) => "noaccept6",
+    }
+}
+
+/// Drops locally addressed traffic to `addrs` from now on.
+pub fn block(addrs: &[IpAddr]) -> Result<(), NftError> {
+    let mut script = table_script();
+    for a in addrs {
+        script.push_str(&format!("add element inet {TABLE} {} {{ {a} }}\n", set_name(a)));
+    }
+    nft(&script, "blocking VIP traffic")
+}
+
+/// Accepts traffic to `addrs` again (leaving master). Adding each element before
+/// deleting it makes this succeed whether or not it was blocked.
+pub fn unblock(addrs: &[IpAddr]) -> Result<(), NftError> {
+    let mut script = table_script();
+    for a in addrs {
+        let set = set_name(a);
+        script.push_str(&format!("add element inet {TABLE} {set} {{ {a} }}\n"));
+        script.push_str(&format!("delete element inet {TABLE} {set} {{ {a} }}\n"));
+    }
+    nft(&script, "unblocking VIP traffic")
+}
+
+fn table_script() -> String {
+    format!(
+        "table inet {TABLE} {{\n\
+         \tset noaccept4 {{ type ipv4_addr; }}\n\
+         \tset noaccept6 {{ type ipv6_addr; }}\n\
+         \tchain input {{\n\
+         \t\ttype filter hook input priority -10; policy accept;\n\
+         \t\tip daddr @noaccept4 drop\n\
+         \t\tip6 daddr @noaccept6 drop\n\
+         \t}}\n\
+         }}\n"
+    )
+}
