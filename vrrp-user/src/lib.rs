@@ -8,4 +8,5 @@ pub mod metrics;
 pub mod netlink;
 pub mod sender;
 pub mod status;
+pub mod sys;
 pub mod track;

@@ -6,6 +6,7 @@
 //! (network control), and never receives: a classic BPF filter drops every inbound
 //! packet so copies of other routers' adverts do not pile up in its queue.
 
+use crate::sys::setsockopt;
 use std::{
     io,
     mem::size_of,
@@ -178,23 +179,6 @@ fn sockaddr(a: Ipv4Addr) -> libc::sockaddr_in {
         },
         sin_zero: [0; 8],
     }
-}
-
-fn setsockopt<T>(fd: &OwnedFd, level: i32, name: i32, value: &T) -> io::Result<()> {
-    // SAFETY: value points to a T of the given size.
-    let r = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            (value as *const T).cast(),
-            size_of::<T>() as libc::socklen_t,
-        )
-    };
-    if r != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 /// A one-instruction classic BPF program, `ret #0`: accept nothing.

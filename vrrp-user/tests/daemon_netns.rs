@@ -10,7 +10,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use vrrp_tests::netns::{Netns, require_root_and_netns, veth};
+use vrrp_tests::{
+    netns::{Netns, require_root_and_netns, veth},
+    tmp::TempDir,
+};
 
 const VRRPD: &str = env!("CARGO_BIN_EXE_vrrpd");
 const VIP: &str = "10.1.255.1";
@@ -163,29 +166,8 @@ fn one_link(tmp: &Path, extra_a: &str) -> (Node, Node) {
     (a, b)
 }
 
-fn tmpdir(name: &str) -> tempdir::TempDir {
-    tempdir::TempDir::new(name)
-}
-
-mod tempdir {
-    /// A directory removed on drop.
-    pub struct TempDir(std::path::PathBuf);
-    impl TempDir {
-        pub fn new(name: &str) -> TempDir {
-            let p = std::env::temp_dir().join(format!("vrrpd-{name}-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&p);
-            std::fs::create_dir_all(&p).unwrap();
-            TempDir(p)
-        }
-        pub fn path(&self) -> &std::path::Path {
-            &self.0
-        }
-    }
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+fn tmpdir(name: &str) -> TempDir {
+    TempDir::new(name)
 }
 
 fn elect(a: &mut Node, b: &mut Node) {
@@ -635,15 +617,26 @@ fn accept_mode_off_drops_traffic_to_the_vip() {
         })
         .unwrap()
     };
-    wait_for("the block to be installed", Duration::from_secs(3), || !ping(&a));
-    let set = a.ns.exec(&["nft", "list", "set", "inet", "vrrpd", "noaccept4"]).unwrap();
+    wait_for("the block to be installed", Duration::from_secs(3), || {
+        !ping(&a)
+    });
+    let set =
+        a.ns.exec(&["nft", "list", "set", "inet", "vrrpd", "noaccept4"])
+            .unwrap();
     assert!(String::from_utf8_lossy(&set.stdout).contains(VIP));
     a.signal(libc::SIGTERM);
     a.wait_exit();
     wait_for("B to take over", Duration::from_secs(3), || b.has_vip());
-    wait_for("B (accept_mode default true) to answer on its VIP", Duration::from_secs(3), || {
-        ping(&b)
-    });
-    let set = a.ns.exec(&["nft", "list", "set", "inet", "vrrpd", "noaccept4"]).unwrap();
-    assert!(!String::from_utf8_lossy(&set.stdout).contains(VIP), "block lifted on leaving");
+    wait_for(
+        "B (accept_mode default true) to answer on its VIP",
+        Duration::from_secs(3),
+        || ping(&b),
+    );
+    let set =
+        a.ns.exec(&["nft", "list", "set", "inet", "vrrpd", "noaccept4"])
+            .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&set.stdout).contains(VIP),
+        "block lifted on leaving"
+    );
 }

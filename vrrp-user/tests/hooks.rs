@@ -1,33 +1,10 @@
 //! State hooks: environment, ordering, timeouts, output capture, run-as.
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedReceiver;
+use vrrp_tests::tmp::TempDir;
 use vrrp_user::hooks::{ExitKind, HookOutcome, HookRequest, HookRunner, RunAs, UserError, shell};
-
-/// A directory removed at the end of the test.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let p = std::env::temp_dir().join(format!("vrrpd-hooks-{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn req(instance: &str, state: &str, line: &str, timeout: Duration) -> HookRequest {
     HookRequest {
@@ -109,7 +86,7 @@ async fn spawn_returns_at_once() {
 
 #[tokio::test]
 async fn one_instance_runs_in_order_and_instances_in_parallel() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("hooks");
     let log = dir.path().join("log");
     let log = log.display();
     let (runner, mut rx) = HookRunner::new(None);
@@ -143,7 +120,7 @@ async fn one_instance_runs_in_order_and_instances_in_parallel() {
 
 #[tokio::test]
 async fn timeout_kills_the_whole_process_group() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("hooks");
     let pidfile = dir.path().join("bg.pid");
     let (runner, mut rx) = HookRunner::new(None);
     // A forked child in the background and a hung foreground command.

@@ -3,38 +3,16 @@
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
+use vrrp_tests::tmp::TempDir;
 use vrrp_user::metrics::{self, JitterTracker};
 use vrrp_user::status::{
     self, ClientError, DaemonInfo, InstanceStatus, JitterStats, State, StatusError, StatusSnapshot,
     TransitionCount, TransitionInfo,
 };
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let p = std::env::temp_dir().join(format!("vrrpd-st-{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 const NOW_MS: u64 = 1_700_000_000_000;
 
@@ -144,7 +122,7 @@ fn json_round_trip_and_old_daemons() {
 
 #[tokio::test]
 async fn serves_the_snapshot_on_a_fresh_socket() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("status");
     let path = dir.path().join("run/vrrpd/vrrpd.sock");
     let (tx, rx) = watch::channel(snapshot());
     let server = status::serve(&path, move || rx.borrow().clone())
@@ -180,7 +158,7 @@ async fn serves_the_snapshot_on_a_fresh_socket() {
 
 #[tokio::test]
 async fn replaces_a_stale_socket_but_not_a_live_one_or_a_file() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("status");
     let path = dir.path().join("vrrpd.sock");
     // A crashed daemon's socket: the file stays, nobody listens.
     drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
@@ -209,7 +187,7 @@ async fn replaces_a_stale_socket_but_not_a_live_one_or_a_file() {
 
 #[test]
 fn client_says_when_no_daemon_runs() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("status");
     let path = dir.path().join("vrrpd.sock");
     let err = status::fetch(&path).unwrap_err();
     assert!(matches!(err, ClientError::NotRunning { .. }));
@@ -225,7 +203,7 @@ fn client_says_when_no_daemon_runs() {
 
 #[test]
 fn client_rejects_garbage() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("status");
     let path = dir.path().join("vrrpd.sock");
     let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
     let t = std::thread::spawn(move || {

@@ -1,35 +1,14 @@
 //! Tracked scripts and files: hysteresis, change-only events, timeouts.
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+use vrrp_tests::tmp::TempDir;
 use vrrp_user::track::{
     FileSpec, Hysteresis, ScriptSpec, TrackEvent, TrackWeight, file_effect, spawn_file,
     spawn_script,
 };
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let p = std::env::temp_dir().join(format!("vrrpd-track-{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn script(name: &str, line: &str, rise: u32, fall: u32, weight: i16) -> ScriptSpec {
     ScriptSpec {
@@ -137,7 +116,7 @@ fn file_values() {
 
 #[tokio::test]
 async fn script_reports_changes_only() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("track");
     let flag = dir.path().join("ok");
     let count = dir.path().join("runs");
     std::fs::write(&flag, "").unwrap();
@@ -168,7 +147,7 @@ async fn script_reports_changes_only() {
 
 #[tokio::test]
 async fn script_hysteresis_absorbs_one_failure() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("track");
     let count = dir.path().join("runs");
     // Fails on its third run only.
     let line = format!(
@@ -199,7 +178,7 @@ async fn script_timeout_is_a_failure() {
 
 #[tokio::test]
 async fn aborting_a_tracker_kills_its_running_check() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("track");
     let pidfile = dir.path().join("pid");
     let line = format!("sleep 60 & echo $! > {}; wait", pidfile.display());
     let mut s = script("hang", &line, 1, 1, 0);
@@ -261,7 +240,7 @@ async fn trackers_stop_when_the_receiver_is_gone() {
 
 #[tokio::test]
 async fn file_tracker() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("track");
     let path = dir.path().join("health");
     let spec = |weight| FileSpec {
         name: "health".into(),

@@ -66,7 +66,10 @@ fn set_name(a: &IpAddr) -> &'static str {
 pub fn block(addrs: &[IpAddr]) -> Result<(), NftError> {
     let mut script = table_script();
     for a in addrs {
-        script.push_str(&format!("add element inet {TABLE} {} {{ {a} }}\n", set_name(a)));
+        script.push_str(&format!(
+            "add element inet {TABLE} {} {{ {a} }}\n",
+            set_name(a)
+        ));
     }
     nft(&script, "blocking VIP traffic")
 }

@@ -7,6 +7,7 @@
 //! checksum, and the receive time is taken by the stack (SO_TIMESTAMPNS) rather than
 //! at the driver hook.
 
+use crate::sys::setsockopt;
 use std::{
     io,
     mem::{size_of, zeroed},
@@ -193,23 +194,6 @@ fn recv_one(fd: &OwnedFd) -> io::Result<Option<RawPacket>> {
 
 fn setsockopt_int(fd: &OwnedFd, level: i32, name: i32, value: i32) -> io::Result<()> {
     setsockopt(fd, level, name, &value)
-}
-
-fn setsockopt<T>(fd: &OwnedFd, level: i32, name: i32, value: &T) -> io::Result<()> {
-    // SAFETY: value points to a T of the given size.
-    let r = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            (value as *const T).cast(),
-            size_of::<T>() as libc::socklen_t,
-        )
-    };
-    if r != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 /// Marks the counters the socket path can never produce, for status output.
