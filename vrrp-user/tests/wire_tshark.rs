@@ -1,0 +1,366 @@
+//! Our adverts on the wire, decoded by an independent dissector: tshark's VRRP.
+//!
+//! Node A (vrrpd, 10.1.1.10/24) is master alone and advertises by unicast to
+//! 10.1.2.10 in another subnet; tshark captures in the router namespace on the
+//! link towards B, so the adverts are seen after one hop (TTL 254). tshark then
+//! decodes the pcap and we check every field against the configuration, and that
+//! tshark's checksum verification says "good". For VRRPv3 the dissector's
+//! `vrrp.v3_checksum_as_in_v2` preference is set explicitly to FALSE (checksum
+//! over the IPv4 pseudo-header, RFC 9568 §5.2.8); decoding the same capture with
+//! TRUE must then report a bad checksum, which shows that tshark really checks
+//! and that our checksum covers the pseudo-header. Finally A gets SIGTERM and the
+//! capture must end with a priority-0 advert.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use vrrp_tests::{
+    netns::{Netns, require_root_and_netns, veth},
+    tmp::TempDir,
+};
+
+const VRRPD: &str = env!("CARGO_BIN_EXE_vrrpd");
+const VIPS: [&str; 2] = ["10.1.255.1", "10.1.255.2"];
+const VRID: u8 = 51;
+const PRIORITY: u8 = 200;
+
+/// The tshark fields we read, in this order (names from `tshark -G fields`).
+const FIELDS: [&str; 14] = [
+    "frame.time_relative",
+    "ip.src",
+    "ip.dst",
+    "ip.ttl",
+    "vrrp.version",
+    "vrrp.type",
+    "vrrp.virt_rtr_id",
+    "vrrp.prio",
+    "vrrp.addr_count",
+    "vrrp.adver_int",       // VRRPv2: seconds
+    "vrrp.short_adver_int", // VRRPv3: centiseconds (12 bits)
+    "vrrp.ip_addr",
+    "vrrp.checksum.status", // 0 bad, 1 good, 2 unverified
+    "vrrp.auth_type",       // VRRPv2 only
+];
+
+/// One decoded advert: the fields above as tshark printed them.
+#[derive(Debug)]
+struct Advert {
+    time: f64,
+    f: Vec<String>,
+}
+
+impl Advert {
+    fn get(&self, name: &str) -> &str {
+        let i = FIELDS.iter().position(|f| *f == name).unwrap();
+        &self.f[i]
+    }
+}
+
+/// The routed topology with vrrpd running on A only (B just receives).
+struct Wire {
+    dir: PathBuf,
+    a: Netns,
+    _b: Netns,
+    r: Netns,
+    pid: Option<u32>,
+}
+
+impl Wire {
+    fn new(tmp: &Path, version: u8, interval_ms: u64) -> Wire {
+        require_root_and_netns().unwrap();
+        require_tshark();
+        let a = Netns::new("wa").unwrap();
+        let b = Netns::new("wb").unwrap();
+        let r = Netns::new("wr").unwrap();
+        veth(&a, "eth0", &r, "ra").unwrap();
+        veth(&b, "eth0", &r, "rb").unwrap();
+        for (ns, cmd) in [
+            (&r, "ip addr add 10.1.1.1/24 dev ra"),
+            (&r, "ip addr add 10.1.2.1/24 dev rb"),
+            (&r, "sysctl -qw net.ipv4.ip_forward=1"),
+            (&a, "ip addr add 10.1.1.10/24 dev eth0"),
+            (&b, "ip addr add 10.1.2.10/24 dev eth0"),
+            (&a, "ip route add default via 10.1.1.1"),
+            (&b, "ip route add default via 10.1.2.1"),
+        ] {
+            ns.exec(&cmd.split(' ').collect::<Vec<_>>()).unwrap();
+        }
+        let dir = tmp.to_path_buf();
+        let config = format!(
+            r#"[global]
+status_socket = "{sock}"
+
+[[instance]]
+name = "vi51"
+interface = "eth0"
+vrid = {VRID}
+version = {version}
+priority = {PRIORITY}
+advert_interval_ms = {interval_ms}
+mode = "unicast"
+unicast_src = "10.1.1.10/24"
+
+[[instance.peer]]
+address = "10.1.2.10/24"
+ttl_min = 250
+
+[[instance.vip]]
+address = "{v0}/32"
+dev = "lo"
+
+[[instance.vip]]
+address = "{v1}/32"
+dev = "lo"
+"#,
+            sock = dir.join("vrrpd.sock").display(),
+            v0 = VIPS[0],
+            v1 = VIPS[1],
+        );
+        std::fs::write(dir.join("vrrpd.toml"), config).unwrap();
+        let mut w = Wire {
+            dir,
+            a,
+            _b: b,
+            r,
+            pid: None,
+        };
+        let cfg = w.dir.join("vrrpd.toml");
+        let log = w.log_path();
+        w.pid = Some(
+            w.a.spawn_logged(&[VRRPD, "run", "-c", cfg.to_str().unwrap()], &log)
+                .unwrap(),
+        );
+        w
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.join("vrrpd.log")
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    fn wait_master(&self) {
+        let start = Instant::now();
+        loop {
+            let out = self
+                .a
+                .exec(&["ip", "-o", "addr", "show", "dev", "lo"])
+                .unwrap();
+            if String::from_utf8_lossy(&out.stdout).contains(&format!("{}/32", VIPS[0])) {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "A did not become master:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Captures VRRP on the router's link towards B: at most `count` packets or
+    /// `secs` seconds. `during` runs once tshark is capturing.
+    fn capture(
+        &mut self,
+        name: &str,
+        count: u32,
+        secs: u32,
+        during: impl FnOnce(&mut Self),
+    ) -> PathBuf {
+        let pcap = self.dir.join(format!("{name}.pcap"));
+        let log = self.dir.join(format!("{name}.tshark.log"));
+        let (count, duration) = (count.to_string(), format!("duration:{secs}"));
+        let argv = [
+            "tshark",
+            "-i",
+            "rb",
+            "-f",
+            "ip proto 112",
+            "-c",
+            &count,
+            "-a",
+            &duration,
+            "-w",
+            pcap.to_str().unwrap(),
+        ];
+        let pid = self.r.spawn_logged(&argv, &log).unwrap();
+        let start = Instant::now();
+        while !std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("Capturing on")
+        {
+            assert!(
+                start.elapsed() < Duration::from_secs(15),
+                "tshark did not start capturing:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        during(self);
+        let status = self
+            .r
+            .wait_exit(pid, Duration::from_secs(u64::from(secs) + 15))
+            .unwrap()
+            .expect("tshark did not stop at its own limit");
+        assert!(
+            status.success(),
+            "tshark: {status}\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        pcap
+    }
+}
+
+/// Fails (never skips) when tshark is missing.
+fn require_tshark() {
+    let ok = Command::new("tshark")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "tshark not installed: run `cargo xtask setup` or \
+         `DEBIAN_FRONTEND=noninteractive apt-get install -y tshark`"
+    );
+}
+
+/// Decodes a pcap with tshark. `v3_as_v2` sets the dissector's preference for the
+/// VRRPv3 checksum (TRUE: without the pseudo-header).
+fn decode(pcap: &Path, v3_as_v2: bool) -> Vec<Advert> {
+    let pref = format!(
+        "vrrp.v3_checksum_as_in_v2:{}",
+        if v3_as_v2 { "TRUE" } else { "FALSE" }
+    );
+    let mut cmd = Command::new("tshark");
+    cmd.args(["-r", pcap.to_str().unwrap(), "-o", &pref, "-T", "fields"]);
+    for f in FIELDS {
+        cmd.args(["-e", f]);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "tshark -r: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let f: Vec<String> = l.split('\t').map(str::to_string).collect();
+            assert_eq!(f.len(), FIELDS.len(), "tshark line: {l:?}");
+            Advert {
+                time: f[0].parse().unwrap(),
+                f,
+            }
+        })
+        .collect()
+}
+
+/// Every field of a steady-state advert, as configured; `interval` as tshark
+/// shows it (centiseconds for v3, seconds for v2).
+fn check_advert(a: &Advert, version: u8, priority: u8, interval: u32) {
+    let want = [
+        ("ip.src", "10.1.1.10".to_string()),
+        ("ip.dst", "10.1.2.10".to_string()),
+        // Sent with 255, decremented once by the router.
+        ("ip.ttl", "254".to_string()),
+        ("vrrp.version", version.to_string()),
+        ("vrrp.type", "1".to_string()),
+        ("vrrp.virt_rtr_id", VRID.to_string()),
+        ("vrrp.prio", priority.to_string()),
+        ("vrrp.addr_count", "2".to_string()),
+        ("vrrp.ip_addr", VIPS.join(",")),
+        ("vrrp.checksum.status", "1".to_string()),
+    ];
+    for (field, value) in want {
+        assert_eq!(a.get(field), value, "{field} in {a:?}");
+    }
+    if version == 3 {
+        assert_eq!(a.get("vrrp.short_adver_int"), interval.to_string(), "{a:?}");
+        assert_eq!(a.get("vrrp.adver_int"), "", "{a:?}");
+    } else {
+        assert_eq!(a.get("vrrp.adver_int"), interval.to_string(), "{a:?}");
+        assert_eq!(a.get("vrrp.auth_type"), "0", "{a:?}");
+    }
+}
+
+/// Average spacing of the adverts, in seconds.
+fn mean_spacing(adverts: &[Advert]) -> f64 {
+    let n = adverts.len();
+    assert!(n >= 2, "need two adverts to measure the interval");
+    (adverts[n - 1].time - adverts[0].time) / (n - 1) as f64
+}
+
+/// SIGTERM to A during a capture: the last advert has priority 0.
+fn priority_zero_on_sigterm(w: &mut Wire, version: u8, interval_ms: u64, interval: u32) {
+    let pcap = w.capture("stop", 1000, 3, |w| {
+        // Let a few normal adverts through first.
+        std::thread::sleep(Duration::from_millis((interval_ms * 3 / 2).max(300)));
+        let pid = w.pid.take().unwrap();
+        w.a.signal(pid, libc::SIGTERM).unwrap();
+        let status = w.a.wait_exit(pid, Duration::from_secs(10)).unwrap();
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "A on SIGTERM: {status:?}"
+        );
+    });
+    let adverts = decode(&pcap, false);
+    let (last, before) = adverts.split_last().expect("no advert captured");
+    assert!(!before.is_empty(), "no advert before the priority-0 one");
+    for a in before {
+        check_advert(a, version, PRIORITY, interval);
+    }
+    check_advert(last, version, 0, interval);
+    println!(
+        "v{version}: {} adverts at priority {PRIORITY}, then priority 0 on SIGTERM",
+        before.len()
+    );
+}
+
+#[test]
+fn v3_adverts_decoded_by_tshark() {
+    let tmp = TempDir::new("wire3");
+    let mut w = Wire::new(tmp.path(), 3, 100);
+    w.wait_master();
+    let pcap = w.capture("steady", 10, 5, |_| {});
+    let adverts = decode(&pcap, false);
+    assert_eq!(adverts.len(), 10, "{adverts:?}");
+    for a in &adverts {
+        // 100 ms is 10 centiseconds.
+        check_advert(a, 3, PRIORITY, 10);
+    }
+    let spacing = mean_spacing(&adverts);
+    println!("v3: 10 adverts, mean spacing {:.1} ms", spacing * 1e3);
+    assert!((0.08..0.2).contains(&spacing), "{spacing}");
+
+    // The same bytes checked without the pseudo-header must fail.
+    let as_v2 = decode(&pcap, true);
+    for a in &as_v2 {
+        assert_eq!(a.get("vrrp.checksum.status"), "0", "{a:?}");
+    }
+
+    priority_zero_on_sigterm(&mut w, 3, 100, 10);
+}
+
+#[test]
+fn v2_adverts_decoded_by_tshark() {
+    let tmp = TempDir::new("wire2");
+    let mut w = Wire::new(tmp.path(), 2, 1000);
+    w.wait_master();
+    let pcap = w.capture("steady", 3, 6, |_| {});
+    let adverts = decode(&pcap, false);
+    assert_eq!(adverts.len(), 3, "{adverts:?}");
+    for a in &adverts {
+        check_advert(a, 2, PRIORITY, 1);
+    }
+    let spacing = mean_spacing(&adverts);
+    println!("v2: 3 adverts, mean spacing {:.0} ms", spacing * 1e3);
+    assert!((0.8..1.5).contains(&spacing), "{spacing}");
+
+    priority_zero_on_sigterm(&mut w, 2, 1000, 1);
+}
