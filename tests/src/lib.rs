@@ -2,6 +2,8 @@
 //! network namespaces with guaranteed teardown, and crafted frames.
 
 pub mod frames;
+pub mod lab;
 pub mod netns;
+pub mod scenario;
 pub mod send;
 pub mod tmp;

@@ -330,6 +330,47 @@ fn preempt_delay_holds_preemption_after_startup() {
 }
 
 #[test]
+fn preempt_delay_holds_a_silent_start_until_the_delay_ends() {
+    // Extension: after (re)start, hearing nobody within Master_Down_Interval does not
+    // make us master before the preempt delay is over; our link may not reach the
+    // network yet.
+    let mut c = cfg(100);
+    c.preempt_delay = Duration::from_secs(5);
+    let mut r = backup(c);
+    assert!(
+        r.handle(ms(3_610), Input::Timer).is_empty(),
+        "still waiting"
+    );
+    assert_eq!(r.state(), State::Backup);
+    assert_eq!(r.next_deadline(), Some(ms(5_000)));
+    // A master shows up within the delay: we follow it (lower priority: accepted).
+    r.handle(ms(4_000), advert(9, 50, 100, ms(4_000)));
+    assert_eq!(r.state(), State::Backup);
+    assert_eq!(r.next_deadline(), Some(Instant::from_nanos(7_609_375_000)));
+
+    // Nobody at all: master when the delay ends, not before.
+    let mut c = cfg(100);
+    c.preempt_delay = Duration::from_secs(5);
+    let mut r = backup(c);
+    r.handle(ms(3_610), Input::Timer);
+    let actions = r.handle(ms(5_000), Input::Timer);
+    assert_eq!(reason(&actions), Some(Reason::MasterDownTimerExpired));
+    assert_eq!(r.state(), State::Master);
+}
+
+#[test]
+fn preempt_delay_does_not_delay_a_real_master_failure() {
+    let mut c = cfg(100);
+    c.preempt_delay = Duration::from_secs(60);
+    let mut r = backup(c);
+    r.handle(ms(1_000), advert(9, 200, 100, ms(1_000)));
+    // The master we followed falls silent: take over after Master_Down_Interval.
+    let down = r.next_deadline().unwrap();
+    let actions = r.handle(down, Input::Timer);
+    assert_eq!(reason(&actions), Some(Reason::MasterDownTimerExpired));
+}
+
+#[test]
 fn shutdown_from_backup_goes_initialize_silently() {
     let mut r = backup(cfg(100));
     let actions = r.handle(ms(10), Input::Shutdown);

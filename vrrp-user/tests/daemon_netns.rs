@@ -648,9 +648,15 @@ fn vip_removed_behind_our_back_comes_back() {
     let tmp = tmpdir("vipdel");
     let (mut a, mut b) = one_link(tmp.path(), "");
     elect(&mut a, &mut b);
-    a.ns.exec(&["ip", "addr", "del", &format!("{VIP}/32"), "dev", "lo"]).unwrap();
-    let took = wait_for("the VIP to be restored", Duration::from_secs(2), || a.has_vip());
-    println!("VIP restored {:.1} ms after it was deleted", took.as_secs_f64() * 1e3);
+    a.ns.exec(&["ip", "addr", "del", &format!("{VIP}/32"), "dev", "lo"])
+        .unwrap();
+    let took = wait_for("the VIP to be restored", Duration::from_secs(2), || {
+        a.has_vip()
+    });
+    println!(
+        "VIP restored {:.1} ms after it was deleted",
+        took.as_secs_f64() * 1e3
+    );
     assert!(a.log().contains("behind our back"), "{}", a.log());
     assert!(!b.has_vip());
 }

@@ -228,6 +228,20 @@ impl Router {
 
     fn on_timer(&mut self, now: Instant, out: &mut Vec<Action>) {
         match self.phase {
+            // Extension (preempt delay): a router that (re)started and has heard no
+            // master yet may simply not see the network yet (a link that just came
+            // up, a path still converging). Silence proves nothing until the delay
+            // is over, so it does not grab mastership before then. A master that was
+            // heard and then fell silent is a real failure and is not delayed.
+            Phase::Backup {
+                down_at,
+                cause: DownCause::Silence,
+            } if now >= down_at && self.master.is_none() && now < self.preempt_after => {
+                self.phase = Phase::Backup {
+                    down_at: self.preempt_after,
+                    cause: DownCause::Silence,
+                };
+            }
             // §6.4.2: Master_Down_Timer fired.
             Phase::Backup { down_at, cause } if now >= down_at => {
                 let reason = match cause {

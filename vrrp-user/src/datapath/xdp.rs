@@ -10,7 +10,7 @@ use aya::{
 };
 use bytemuck::pod_read_unaligned;
 use tokio::io::unix::AsyncFd;
-use tracing::{info, warn};
+use tracing::{debug, info};
 use vrrp_common::{AdvertRecord, Counter, PeerConfig, PeerKey, VridConfig, VridKey, names};
 
 use super::{Counters, DatapathConfig, DatapathError, XDP_OBJECT, register_readable};
@@ -240,7 +240,7 @@ fn warn_once_memlock() {
     use std::sync::Once;
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        warn!(
+        debug!(
             "could not raise RLIMIT_MEMLOCK ({}); fine on kernels with memcg BPF accounting",
             io::Error::last_os_error()
         )

@@ -1,0 +1,599 @@
+//! Failure scenarios on the lab, with real `vrrpd` processes on A (priority 200) and
+//! B (priority 100), a routing daemon carrying the VIP's /32, and the client probe.
+//!
+//! Each scenario injects one fault at t0 (CLOCK_MONOTONIC) and measures, from t0:
+//! VRRP detection (the new master's own figure: kernel receive time of the last advert
+//! heard to its takeover), when the VIP is on the new master, when the router's route
+//! points at it, and the outage the client saw. Used by the scenario tests, the demo
+//! (`cargo xtask demo`) and the benchmarks.
+
+use std::{
+    fmt,
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result, bail};
+
+use crate::lab::{
+    Lab, LinkEnd, Node, Recipe, Responder, RouteWatch, Scope, UPLINK, VIP, monotonic_ns,
+    start_probe,
+};
+
+/// A fault to inject into a lab where A is master.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scenario {
+    /// SIGTERM to A's daemon: priority 0, B takes over after Skew_Time.
+    GracefulStop,
+    /// kill -9 of A's daemon: B takes over after Master_Down_Interval; A's orphaned
+    /// VIP expires with its lease.
+    Kill9,
+    /// Every process in A's namespace killed and its uplink cut.
+    NodeLoss,
+    /// A's uplink cut (A sees link down and goes to Fault).
+    UplinkCut,
+    /// VRRP between A and B blocked at the router while both still reach it (split
+    /// brain), then healed: A, the higher priority, must end up sole master.
+    PartitionHeal,
+    /// A stopped, B master; A comes back with preempt on and takes over again.
+    ReturnPreempt,
+    /// A stopped, B master; A comes back with preempt off and B stays master.
+    ReturnNoPreempt,
+    /// A's uplink goes down and up three times; A ends up master.
+    FlappingLink,
+}
+
+impl Scenario {
+    pub const ALL: [Scenario; 8] = [
+        Scenario::GracefulStop,
+        Scenario::Kill9,
+        Scenario::NodeLoss,
+        Scenario::UplinkCut,
+        Scenario::PartitionHeal,
+        Scenario::ReturnPreempt,
+        Scenario::ReturnNoPreempt,
+        Scenario::FlappingLink,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::GracefulStop => "graceful stop",
+            Scenario::Kill9 => "kill -9 daemon",
+            Scenario::NodeLoss => "node loss",
+            Scenario::UplinkCut => "uplink cut",
+            Scenario::PartitionHeal => "partition + heal",
+            Scenario::ReturnPreempt => "return, preempt on",
+            Scenario::ReturnNoPreempt => "return, preempt off",
+            Scenario::FlappingLink => "flapping link",
+        }
+    }
+
+    /// Who is master once the scenario has played out.
+    pub fn final_master(self) -> Node {
+        match self {
+            Scenario::PartitionHeal | Scenario::ReturnPreempt | Scenario::FlappingLink => Node::A,
+            _ => Node::B,
+        }
+    }
+
+    /// The node that takes over at t0 (measured switch: `from` -> `to`).
+    fn switch(self) -> Option<(Node, Node)> {
+        match self {
+            Scenario::ReturnPreempt => Some((Node::B, Node::A)),
+            Scenario::ReturnNoPreempt | Scenario::PartitionHeal | Scenario::FlappingLink => None,
+            _ => Some((Node::A, Node::B)),
+        }
+    }
+}
+
+/// How the lab runs.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub vrrpd: PathBuf,
+    pub recipe: Recipe,
+    pub interval: Duration,
+    /// Print a live timeline of each scenario.
+    pub verbose: bool,
+}
+
+/// What one scenario measured (durations from t0, the fault).
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub scenario: Scenario,
+    pub recipe: Recipe,
+    /// The RFC's floor for the detection: skew for priority 0, else 3 x interval +
+    /// skew (B's priority 100).
+    pub floor: Option<Duration>,
+    pub detection: Option<Duration>,
+    pub vip_moved: Option<Duration>,
+    pub route_moved: Option<Duration>,
+    pub outage: Option<Duration>,
+    pub lost: usize,
+    pub answered_twice: usize,
+    pub lost_after: usize,
+    pub note: String,
+}
+
+fn settings_interval(rig: &Rig) -> Duration {
+    rig.settings.interval
+}
+
+/// Skew_Time of priority `prio` (RFC 9568 §6.1).
+pub fn skew(prio: u32, interval: Duration) -> Duration {
+    interval * (256 - prio) / 256
+}
+
+fn ms(d: Option<Duration>) -> String {
+    d.map_or("-".into(), |d| format!("{:.1}", d.as_secs_f64() * 1e3))
+}
+
+impl Outcome {
+    pub fn table_header() -> String {
+        "| scenario | routing | VRRP detection ms (RFC floor) | VIP on new master ms | router route ms | client outage ms | lost | answered twice | lost after convergence | note |\n\
+         |---|---|---|---|---|---|---|---|---|---|"
+            .to_string()
+    }
+
+    pub fn table_row(&self) -> String {
+        let detection = match (self.detection, self.floor) {
+            (d, Some(f)) => format!("{} ({})", ms(d), ms(Some(f))),
+            (d, None) => ms(d),
+        };
+        format!(
+            "| {} | {:?} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            self.scenario.name(),
+            self.recipe,
+            detection,
+            ms(self.vip_moved),
+            ms(self.route_moved),
+            ms(self.outage),
+            self.lost,
+            self.answered_twice,
+            self.lost_after,
+            self.note
+        )
+    }
+
+    /// The routing step, not VRRP, is what the client felt.
+    pub fn routing_dominates(&self) -> bool {
+        match (self.vip_moved, self.route_moved) {
+            (Some(v), Some(r)) => r > v * 2 && r - v > Duration::from_millis(50),
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.table_row())
+    }
+}
+
+/// The lab with both daemons running, A master.
+pub struct Rig {
+    pub lab: Lab,
+    settings: Settings,
+    pids: [Option<u32>; 2],
+    responders: [Option<Responder>; 2],
+    t0: Option<u64>,
+}
+
+impl Rig {
+    /// Builds the lab, starts routing, responders and both daemons; returns once A
+    /// holds the VIP and the router routes it to A.
+    pub fn up(settings: Settings, preempt: bool) -> Result<Rig> {
+        let lab = Lab::builder().routing(settings.recipe).build()?;
+        let responders = crate::lab::probe::responders(&lab)?;
+        let [ra, rb] = responders;
+        let mut rig = Rig {
+            lab,
+            settings,
+            pids: [None, None],
+            responders: [Some(ra), Some(rb)],
+            t0: None,
+        };
+        for node in Node::ALL {
+            let prio = if node == Node::A { 200 } else { 100 };
+            std::fs::write(rig.config_path(node), rig.config(node, prio, preempt))?;
+        }
+        // A first: with preempt off, whoever is master first stays master.
+        rig.start(Node::A)?;
+        rig.wait_vip(Node::A, true, Duration::from_secs(10))
+            .context("A never became master")?;
+        rig.start(Node::B)?;
+        std::thread::sleep(settings_interval(&rig) * 5);
+        if rig.holds_vip(Node::B) {
+            bail!(
+                "B took the VIP from A at start
+{}",
+                rig.log(Node::B)
+            );
+        }
+        rig.lab
+            .wait_route_via(Some(Node::A), Duration::from_secs(30))
+            .context("the router never routed the VIP to A")?;
+        Ok(rig)
+    }
+
+    fn idx(node: Node) -> usize {
+        match node {
+            Node::A => 0,
+            Node::B => 1,
+        }
+    }
+
+    pub fn config_path(&self, node: Node) -> PathBuf {
+        self.lab.dir().join(format!("vrrpd-{node:?}.toml"))
+    }
+
+    pub fn log_path(&self, node: Node) -> PathBuf {
+        self.lab.dir().join(format!("vrrpd-{node:?}.log"))
+    }
+
+    pub fn socket(&self, node: Node) -> PathBuf {
+        self.lab.dir().join(format!("vrrpd-{node:?}.sock"))
+    }
+
+    fn config(&self, node: Node, prio: u8, preempt: bool) -> String {
+        let interval_ms = self.settings.interval.as_millis();
+        // The lease must cover 3 intervals and 3 s at least (validation rule).
+        format!(
+            r#"[global]
+status_socket = "{sock}"
+
+[[instance]]
+name = "vip"
+interface = "{UPLINK}"
+vrid = 51
+priority = {prio}
+advert_interval_ms = {interval_ms}
+mode = "unicast"
+unicast_src = "{addr}/24"
+preempt = {preempt}
+{preempt_delay}vip_lease_s = 3
+
+[[instance.peer]]
+address = "{peer}"
+
+[[instance.vip]]
+address = "{VIP}/32"
+dev = "lo"
+"#,
+            sock = self.socket(node).display(),
+            // A returning master waits for its routing adjacency before taking over.
+            preempt_delay = if preempt {
+                "preempt_delay_ms = 2000\n"
+            } else {
+                ""
+            },
+            addr = node.addr(),
+            peer = node.other().addr(),
+        )
+    }
+
+    /// Starts (or restarts) a node's daemon.
+    pub fn start(&mut self, node: Node) -> Result<()> {
+        let cfg = self.config_path(node);
+        let log = self.log_path(node);
+        let vrrpd = self.settings.vrrpd.clone();
+        let pid = self.lab.node_mut(node).spawn_logged(
+            &[vrrpd.to_str().unwrap(), "run", "-c", cfg.to_str().unwrap()],
+            &log,
+        )?;
+        self.pids[Self::idx(node)] = Some(pid);
+        Ok(())
+    }
+
+    /// Sends `signal` to a node's daemon and waits for it to exit.
+    pub fn stop(&mut self, node: Node, signal: i32) -> Result<()> {
+        let pid = self.kill(node, signal)?;
+        self.reap(node, pid)
+    }
+
+    /// Sends `signal` to a node's daemon without waiting; its PID, for `reap`.
+    pub fn kill(&mut self, node: Node, signal: i32) -> Result<u32> {
+        let pid = self.pids[Self::idx(node)]
+            .take()
+            .with_context(|| format!("{node:?}'s daemon is not running"))?;
+        self.lab.node_mut(node).signal(pid, signal)?;
+        Ok(pid)
+    }
+
+    /// Waits for a signalled daemon to exit.
+    pub fn reap(&mut self, node: Node, pid: u32) -> Result<()> {
+        if self
+            .lab
+            .node_mut(node)
+            .wait_exit(pid, Duration::from_secs(20))?
+            .is_none()
+        {
+            bail!("{node:?}'s daemon did not exit");
+        }
+        Ok(())
+    }
+
+    pub fn holds_vip(&self, node: Node) -> bool {
+        self.lab.holds_vip(node).unwrap_or(false)
+    }
+
+    /// Polls until `node` holds (or not) the VIP; the time it took.
+    pub fn wait_vip(&self, node: Node, held: bool, limit: Duration) -> Result<Duration> {
+        let start = Instant::now();
+        while self.holds_vip(node) != held {
+            if start.elapsed() > limit {
+                bail!(
+                    "{node:?} {} the VIP after {limit:?}\n--- {node:?} log ---\n{}",
+                    if held { "does not hold" } else { "still holds" },
+                    self.log(node)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Ok(start.elapsed())
+    }
+
+    pub fn log(&self, node: Node) -> String {
+        std::fs::read_to_string(self.log_path(node)).unwrap_or_default()
+    }
+
+    /// The daemon's status JSON.
+    pub fn status(&self, node: Node) -> Result<serde_json::Value> {
+        let out = std::process::Command::new(&self.settings.vrrpd)
+            .args(["status", "--json", "-s"])
+            .arg(self.socket(node))
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "status of {node:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(serde_json::from_slice(&out.stdout)?)
+    }
+
+    fn detection(&self, node: Node) -> Option<Duration> {
+        let s = self.status(node).ok()?;
+        let d = s["instances"][0]["last_transition"]["detection_s"].as_f64()?;
+        Some(Duration::from_secs_f64(d))
+    }
+
+    fn mark(&mut self) -> u64 {
+        let t = monotonic_ns();
+        self.t0 = Some(t);
+        t
+    }
+
+    fn since_t0(&self) -> Duration {
+        Duration::from_nanos(monotonic_ns() - self.t0.unwrap_or_else(monotonic_ns))
+    }
+
+    fn say(&self, what: &str) {
+        if self.settings.verbose {
+            println!(
+                "    {:>+9.1} ms  {what}",
+                self.since_t0().as_secs_f64() * 1e3
+            );
+        }
+    }
+
+    /// Kills every process in a node's namespace (all started by this lab) except
+    /// this test process, stops its responder and cuts its uplink.
+    fn lose_node(&mut self, node: Node) -> Result<()> {
+        let out = crate::netns::ip(&["netns", "pids", &self.lab.node(node).name])?;
+        let me = std::process::id();
+        for pid in String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .filter_map(|p| p.parse::<u32>().ok())
+            .filter(|p| *p != me)
+        {
+            // SAFETY: kill(2); every process in this namespace was started by the lab.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        }
+        self.pids[Self::idx(node)] = None;
+        if let Some(r) = self.responders[Self::idx(node)].take() {
+            let _ = r.stop();
+        }
+        self.lab.link_down(node, LinkEnd::Node)
+    }
+}
+
+/// Runs one scenario on a fresh lab.
+pub fn run(settings: &Settings, scenario: Scenario) -> Result<Outcome> {
+    let preempt = scenario != Scenario::ReturnNoPreempt;
+    let mut rig = Rig::up(settings.clone(), preempt)?;
+    let interval = settings.interval;
+    let mut out = Outcome {
+        scenario,
+        recipe: settings.recipe,
+        floor: None,
+        detection: None,
+        vip_moved: None,
+        route_moved: None,
+        outage: None,
+        lost: 0,
+        answered_twice: 0,
+        lost_after: 0,
+        note: String::new(),
+    };
+
+    // Return scenarios start from B master.
+    if matches!(
+        scenario,
+        Scenario::ReturnPreempt | Scenario::ReturnNoPreempt
+    ) {
+        rig.stop(Node::A, libc::SIGTERM)?;
+        rig.wait_vip(Node::B, true, Duration::from_secs(5))?;
+        rig.lab
+            .wait_route_via(Some(Node::B), Duration::from_secs(30))
+            .context("route to B before A's return")?;
+    }
+
+    let watch = RouteWatch::start(&rig.lab)?;
+    let probe_ms: u64 = match scenario {
+        Scenario::PartitionHeal | Scenario::FlappingLink | Scenario::ReturnPreempt => 7000,
+        _ => 4500,
+    };
+    let probe = start_probe(
+        &rig.lab.client,
+        VIP,
+        probe_ms as usize,
+        Duration::from_millis(1),
+        Duration::from_millis(300),
+    )?;
+    std::thread::sleep(Duration::from_millis(300));
+    let t0 = rig.mark();
+    let limit = Duration::from_secs(10);
+    let skew_b = skew(100, interval);
+    let mut reap = None;
+    match scenario {
+        Scenario::GracefulStop => {
+            rig.say("SIGTERM to A's vrrpd");
+            out.floor = Some(skew_b);
+            reap = Some(rig.kill(Node::A, libc::SIGTERM)?);
+        }
+        Scenario::Kill9 => {
+            rig.say("kill -9 of A's vrrpd");
+            out.floor = Some(interval * 3 + skew_b);
+            reap = Some(rig.kill(Node::A, libc::SIGKILL)?);
+        }
+        Scenario::NodeLoss => {
+            rig.say("every process in A killed, A's uplink cut");
+            out.floor = Some(interval * 3 + skew_b);
+            rig.lose_node(Node::A)?;
+        }
+        Scenario::UplinkCut => {
+            rig.say("A's uplink cut");
+            out.floor = Some(interval * 3 + skew_b);
+            rig.lab.link_down(Node::A, LinkEnd::Node)?;
+        }
+        Scenario::PartitionHeal => {
+            rig.say("VRRP between A and B blocked at the router");
+            out.floor = Some(interval * 3 + skew_b);
+            rig.lab.partition(Scope::Vrrp)?;
+        }
+        Scenario::ReturnPreempt | Scenario::ReturnNoPreempt => {
+            rig.say("A's vrrpd starts again");
+            rig.start(Node::A)?;
+        }
+        Scenario::FlappingLink => {
+            rig.say("A's uplink flaps: 3 x (down 300 ms, up)");
+            for _ in 0..3 {
+                rig.lab.link_down(Node::A, LinkEnd::Node)?;
+                std::thread::sleep(Duration::from_millis(300));
+                rig.lab.link_up(Node::A, LinkEnd::Node)?;
+                std::thread::sleep(Duration::from_millis(300));
+            }
+            rig.say("link stable again");
+        }
+    }
+
+    if let Some((_, to)) = scenario.switch() {
+        rig.wait_vip(to, true, limit)?;
+        out.vip_moved = Some(rig.since_t0());
+        rig.say(&format!("VIP on {to:?}"));
+        let at = watch.wait_for(Some(to), t0, Duration::from_secs(15))?;
+        out.route_moved = Some(Duration::from_nanos(at.saturating_sub(t0)));
+        rig.say(&format!("router routes the VIP to {to:?}"));
+        out.detection = rig.detection(to);
+    }
+    if let Some(pid) = reap {
+        rig.reap(Node::A, pid)?;
+        rig.say("A's vrrpd exited");
+    }
+    match scenario {
+        Scenario::PartitionHeal => {
+            rig.wait_vip(Node::B, true, limit)?;
+            out.detection = rig.detection(Node::B);
+            out.vip_moved = Some(rig.since_t0());
+            rig.say("split brain: B took the VIP too (A still holds it)");
+            std::thread::sleep(Duration::from_millis(1500));
+            let heal = monotonic_ns();
+            rig.lab.heal()?;
+            rig.say("partition healed");
+            rig.wait_vip(Node::B, false, limit)?;
+            let single = Duration::from_nanos(monotonic_ns() - heal);
+            rig.say("B released the VIP: one master again");
+            out.note = format!("one master {:.1} ms after heal", single.as_secs_f64() * 1e3);
+            if !rig.holds_vip(Node::A) {
+                bail!("after the heal A, the higher priority, must hold the VIP");
+            }
+        }
+        Scenario::ReturnNoPreempt => {
+            std::thread::sleep(Duration::from_secs(2));
+            if rig.holds_vip(Node::A) || !rig.holds_vip(Node::B) {
+                bail!(
+                    "preempt off: A took over on its return\n{}",
+                    rig.log(Node::A)
+                );
+            }
+            rig.say("2 s later: B still master, A backup");
+            out.note = "A stayed backup".into();
+        }
+        Scenario::FlappingLink => {
+            rig.wait_vip(Node::A, true, limit)?;
+            rig.say("A master again");
+            let transitions = rig.status(Node::B)?["instances"][0]["transitions"]
+                .as_array()
+                .map_or(0, |t| {
+                    t.iter()
+                        .map(|c| c["count"].as_u64().unwrap_or(0))
+                        .sum::<u64>()
+                });
+            out.note = format!("B made {transitions} transitions");
+        }
+        Scenario::Kill9 => {
+            let gone = rig.wait_vip(Node::A, false, Duration::from_secs(6))?;
+            rig.say("A's orphaned VIP expired (lease)");
+            out.note = format!(
+                "A's VIP expired {:.1} s after the kill",
+                (rig.since_t0().max(gone)).as_secs_f64()
+            );
+        }
+        _ => {}
+    }
+    let report = probe.wait()?;
+    watch.finish()?;
+    out.lost = report.lost();
+    out.answered_twice = report.answered_twice().len();
+    if let Some((from, to)) = scenario.switch() {
+        if let Some(o) = report.failover(from, to) {
+            out.outage = Some(o.duration);
+            out.lost_after = o.lost_after;
+        }
+    } else {
+        // No single switch to time: the outage is the time the lost probes cover.
+        out.outage = Some(report.interval * report.lost() as u32);
+    }
+    if rig.settings.verbose {
+        println!("    probe: {}", report.summary());
+        for node in Node::ALL {
+            for line in rig.log(node).lines().filter(|l| l.contains("state change")) {
+                println!("    {node:?}: {}", compact_log_line(line));
+            }
+        }
+    }
+    let final_master = scenario.final_master();
+    if !rig.holds_vip(final_master) {
+        bail!(
+            "{final_master:?} should be master at the end of {}",
+            scenario.name()
+        );
+    }
+    Ok(out)
+}
+
+/// A daemon log line without the timestamp and module, for the timeline.
+fn compact_log_line(line: &str) -> String {
+    let fields: Vec<&str> = line
+        .split_whitespace()
+        .filter(|w| w.contains('='))
+        .filter(|w| !w.starts_with("instance=") && !w.starts_with("vrid="))
+        .collect();
+    let time = line.split_whitespace().next().unwrap_or("");
+    format!("{time} {}", fields.join(" "))
+}
+
+/// Where `cargo build` put the daemon, for callers outside vrrp-user's tests.
+pub fn default_vrrpd(workspace: &Path) -> PathBuf {
+    workspace.join("target/release/vrrpd")
+}
