@@ -18,10 +18,10 @@ pub mod probe;
 pub mod routing;
 pub mod topology;
 
-pub use measure::{Convergence, RouteWatch, Stats, move_vip};
-pub use probe::{Outage, ProbeReport, Responder, run_probe, start_probe};
+pub use measure::{Convergence, RouteWatch, Stats, measure_moves, move_vip};
+pub use probe::{Outage, ProbeReport, Responder, responders, run_probe, start_probe};
 pub use routing::{Recipe, require_tools};
-pub use topology::{Lab, LabBuilder, Scope};
+pub use topology::{Lab, LabBuilder, LinkEnd, Scope, nft};
 
 use std::net::Ipv4Addr;
 
@@ -117,4 +117,25 @@ pub fn monotonic_ns() -> u64 {
     // SAFETY: clock_gettime writes into the timespec we own.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Starts a thread that runs `f` inside `ns` (the thread enters the namespace first).
+/// Sockets it creates belong to `ns`; unlike `in_netns` the thread may outlive the
+/// call, so probes and watchers run while the test acts.
+pub fn spawn_in<T: Send + 'static>(
+    ns: &crate::netns::Netns,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> anyhow::Result<std::thread::JoinHandle<anyhow::Result<T>>> {
+    use anyhow::Context;
+    use std::os::fd::AsRawFd;
+    let path = format!("/var/run/netns/{}", ns.name);
+    let file = std::fs::File::open(&path).with_context(|| format!("opening {path}"))?;
+    Ok(std::thread::spawn(move || {
+        // SAFETY: setns on a valid namespace fd, affecting only this thread.
+        if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+            anyhow::bail!("setns({path}): {}", std::io::Error::last_os_error());
+        }
+        drop(file);
+        Ok(f())
+    }))
 }

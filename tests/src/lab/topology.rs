@@ -2,7 +2,7 @@
 //! partitions and loss.
 
 use std::{
-    path::{Path, PathBuf},
+    path::Path,
     time::{Duration, Instant},
 };
 
@@ -13,7 +13,10 @@ use super::{
     measure::route_via,
     routing::{self, Recipe},
 };
-use crate::netns::{Netns, require_root_and_netns, unique, veth};
+use crate::{
+    netns::{Netns, require_root_and_netns, veth},
+    tmp::TempDir,
+};
 
 /// Which packets a partition or loss rule hits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,25 +33,6 @@ pub enum Scope {
 pub enum LinkEnd {
     Node,
     Router,
-}
-
-/// A scratch directory for configs, sockets and logs, removed on drop.
-pub struct WorkDir(PathBuf);
-
-impl WorkDir {
-    fn new() -> Result<WorkDir> {
-        let path = std::env::temp_dir().join(unique("vrrp-lab-"));
-        std::fs::create_dir_all(&path).with_context(|| format!("creating {path:?}"))?;
-        Ok(WorkDir(path))
-    }
-}
-
-impl Drop for WorkDir {
-    fn drop(&mut self) {
-        if std::env::var_os("VRRP_LAB_KEEP").is_none() {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
 }
 
 /// Options for [`Lab`]; `build` creates everything.
@@ -96,7 +80,7 @@ pub struct Lab {
     pub router: Netns,
     pub client: Netns,
     recipe: Option<Recipe>,
-    dir: WorkDir,
+    dir: TempDir,
 }
 
 impl Lab {
@@ -113,7 +97,7 @@ impl Lab {
             router: Netns::new("labR")?,
             client: Netns::new("labC")?,
             recipe: None,
-            dir: WorkDir::new()?,
+            dir: TempDir::new("lab"),
         };
         for node in Node::ALL {
             let ns = lab.node(node);
@@ -123,11 +107,24 @@ impl Lab {
             let gw = format!("{}/24", node.gateway());
             lab.router
                 .exec(&["ip", "addr", "add", &gw, "dev", node.router_dev()])?;
-            ns.exec(&["ip", "route", "add", "default", "via", &node.gateway().to_string()])?;
+            ns.exec(&[
+                "ip",
+                "route",
+                "add",
+                "default",
+                "via",
+                &node.gateway().to_string(),
+            ])?;
         }
         veth(&lab.client, UPLINK, &lab.router, ROUTER_CLIENT_DEV)?;
-        lab.client
-            .exec(&["ip", "addr", "add", &format!("{CLIENT_ADDR}/24"), "dev", UPLINK])?;
+        lab.client.exec(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("{CLIENT_ADDR}/24"),
+            "dev",
+            UPLINK,
+        ])?;
         lab.client.exec(&[
             "ip",
             "route",
@@ -146,10 +143,11 @@ impl Lab {
         ])?;
         lab.router
             .exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
-        // An empty filter chain on the router that partition and loss rules go into.
+        // Empty filter chains on the router that failure rules go into.
         nft(
             &lab.router,
-            "table inet lab {\n chain forward {\n  type filter hook forward priority 0; policy accept;\n }\n}\n",
+            "table inet lab {\n chain forward {\n  type filter hook forward priority 0; policy accept;\n }\n \
+             chain input {\n  type filter hook input priority 0; policy accept;\n }\n}\n",
         )?;
         Ok(lab)
     }
@@ -169,10 +167,10 @@ impl Lab {
         }
     }
 
-    /// Scratch directory for configs, control sockets and daemon logs. Set
-    /// `VRRP_LAB_KEEP=1` to keep it after the lab drops.
+    /// Scratch directory for configs, control sockets and daemon logs; removed with
+    /// the lab (`routing_diagnostics` carries the log tails into failure messages).
     pub fn dir(&self) -> &Path {
-        &self.dir.0
+        self.dir.path()
     }
 
     pub fn recipe(&self) -> Option<Recipe> {
@@ -206,9 +204,15 @@ impl Lab {
 
     /// Whether the node has the VIP on any interface.
     pub fn holds_vip(&self, node: Node) -> Result<bool> {
-        let out = self
-            .node(node)
-            .exec(&["ip", "-o", "-4", "addr", "show", "to", &format!("{VIP}/32")])?;
+        let out = self.node(node).exec(&[
+            "ip",
+            "-o",
+            "-4",
+            "addr",
+            "show",
+            "to",
+            &format!("{VIP}/32"),
+        ])?;
         Ok(!out.stdout.is_empty())
     }
 
@@ -249,9 +253,29 @@ impl Lab {
         self.set_link(node, end, "down")
     }
 
-    /// Sets one end of a node's uplink up again.
+    /// Sets one end of a node's uplink up again, and restores the node's default
+    /// route, which the kernel deleted when the node's end went down.
+    /// Returns once both ends report operstate UP (the kernel defers carrier-on
+    /// events by up to a second), so traffic flows when it returns.
     pub fn link_up(&self, node: Node, end: LinkEnd) -> Result<()> {
-        self.set_link(node, end, "up")
+        self.set_link(node, end, "up")?;
+        let start = Instant::now();
+        for (ns, dev) in [(self.node(node), UPLINK), (&self.router, node.router_dev())] {
+            loop {
+                let out = ns.exec(&["ip", "-o", "link", "show", "dev", dev])?;
+                if String::from_utf8_lossy(&out.stdout).contains("state UP") {
+                    break;
+                }
+                if start.elapsed() > Duration::from_secs(5) {
+                    bail!("{dev} in {} not operationally up after 5 s", ns.name);
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        let gw = node.gateway().to_string();
+        self.node(node)
+            .exec(&["ip", "route", "replace", "default", "via", &gw])?;
+        Ok(())
     }
 
     fn set_link(&self, node: Node, end: LinkEnd, state: &str) -> Result<()> {
@@ -293,9 +317,25 @@ impl Lab {
         nft(&self.router, &script)
     }
 
-    /// Removes every partition and loss rule.
+    /// Makes a node silent to the router without touching its link: everything it
+    /// sends to or through the router is dropped, as when a node hangs or dies but
+    /// its switch port stays up. Routing sessions then time out (or BFD notices).
+    pub fn silence(&self, node: Node) -> Result<()> {
+        let a = node.addr();
+        nft(
+            &self.router,
+            &format!(
+                "add rule inet lab input ip saddr {a} drop\nadd rule inet lab forward ip saddr {a} drop\n"
+            ),
+        )
+    }
+
+    /// Removes every partition, loss and silence rule.
     pub fn heal(&self) -> Result<()> {
-        nft(&self.router, "flush chain inet lab forward\n")
+        nft(
+            &self.router,
+            "flush chain inet lab forward\nflush chain inet lab input\n",
+        )
     }
 }
 

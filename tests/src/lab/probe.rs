@@ -1,0 +1,361 @@
+//! What a client sees: a UDP probe every millisecond from the client namespace to the
+//! VIP, answered by a responder on each node with the node's name.
+//!
+//! Probe: 8-byte big-endian sequence number. Reply: one letter ('A'/'B') then the
+//! sequence number. Both ends timestamp with CLOCK_MONOTONIC, so the outage (first
+//! lost probe to first answered probe after the change) and who served every probe
+//! are known exactly. Replies leave the node from its own address, not the VIP; the
+//! probe matches replies by payload, so that does not matter here.
+
+use std::{
+    net::{Ipv4Addr, SocketAddr, UdpSocket},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    thread::JoinHandle,
+    time::Duration,
+};
+
+use anyhow::{Context, Result, bail};
+
+use super::{Node, PROBE_PORT, monotonic_ns, spawn_in};
+use crate::netns::Netns;
+
+/// How often a blocked receive wakes up to check for stop.
+const POLL: Duration = Duration::from_millis(10);
+
+/// Answers probes on 0.0.0.0:`PROBE_PORT` in one node. Stops on drop.
+pub struct Responder {
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<Result<Result<u64>>>>,
+}
+
+impl Responder {
+    pub fn start(ns: &Netns, node: Node) -> Result<Responder> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let handle = spawn_in(ns, move || -> Result<u64> {
+            let bound = UdpSocket::bind(("0.0.0.0", PROBE_PORT))
+                .with_context(|| format!("responder {node:?} binding port {PROBE_PORT}"));
+            let sock = match bound {
+                Ok(sock) => {
+                    let _ = tx.send(Ok(()));
+                    sock
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(format!("{e:#}")));
+                    return Err(e);
+                }
+            };
+            sock.set_read_timeout(Some(POLL))?;
+            let mut buf = [0u8; 64];
+            let mut answered = 0;
+            while !s.load(Ordering::Relaxed) {
+                let (n, peer) = match sock.recv_from(&mut buf) {
+                    Ok(r) => r,
+                    Err(e) if is_timeout(&e) => continue,
+                    Err(e) => return Err(e).context("responder recv"),
+                };
+                if n != 8 {
+                    continue;
+                }
+                let mut reply = [0u8; 9];
+                reply[0] = node.letter();
+                reply[1..].copy_from_slice(&buf[..8]);
+                // A reply that cannot go out is a lost probe, which the client sees.
+                if sock.send_to(&reply, peer).is_ok() {
+                    answered += 1;
+                }
+            }
+            Ok(answered)
+        })?;
+        match rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => bail!("{e}"),
+            Err(_) => bail!("responder thread for {node:?} died before binding"),
+        }
+        Ok(Responder {
+            stop,
+            handle: Some(handle),
+        })
+    }
+
+    /// Stops the responder and returns how many probes it answered.
+    pub fn stop(mut self) -> Result<u64> {
+        self.stop_thread()
+    }
+
+    fn stop_thread(&mut self) -> Result<u64> {
+        self.stop.store(true, Ordering::Relaxed);
+        match self.handle.take() {
+            Some(h) => h
+                .join()
+                .map_err(|_| anyhow::anyhow!("responder panicked"))??,
+            None => Ok(0),
+        }
+    }
+}
+
+impl Drop for Responder {
+    fn drop(&mut self) {
+        let _ = self.stop_thread();
+    }
+}
+
+fn is_timeout(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    )
+}
+
+/// One probe and every reply it got.
+#[derive(Clone, Debug)]
+pub struct ProbeRecord {
+    pub seq: u64,
+    /// CLOCK_MONOTONIC when it was sent.
+    pub sent_ns: u64,
+    /// (who answered, CLOCK_MONOTONIC of the reply), in arrival order.
+    pub replies: Vec<(Node, u64)>,
+}
+
+impl ProbeRecord {
+    pub fn served_by(&self) -> Option<Node> {
+        self.replies.first().map(|r| r.0)
+    }
+}
+
+/// A running probe; `wait` returns its report.
+pub struct ProbeHandle {
+    sender: JoinHandle<Result<Result<Vec<u64>>>>,
+    receiver: JoinHandle<Result<Vec<(u64, Node, u64)>>>,
+    interval: Duration,
+}
+
+impl ProbeHandle {
+    pub fn wait(self) -> Result<ProbeReport> {
+        let sent = self
+            .sender
+            .join()
+            .map_err(|_| anyhow::anyhow!("probe sender panicked"))???;
+        let replies = self
+            .receiver
+            .join()
+            .map_err(|_| anyhow::anyhow!("probe receiver panicked"))??;
+        let mut probes: Vec<ProbeRecord> = sent
+            .iter()
+            .enumerate()
+            .map(|(seq, &sent_ns)| ProbeRecord {
+                seq: seq as u64,
+                sent_ns,
+                replies: Vec::new(),
+            })
+            .collect();
+        for (seq, node, at) in replies {
+            if let Some(p) = probes.get_mut(seq as usize) {
+                p.replies.push((node, at));
+            }
+        }
+        Ok(ProbeReport {
+            probes,
+            interval: self.interval,
+        })
+    }
+}
+
+/// Starts `count` probes, one every `interval`, from `client` to `target` (normally
+/// [`VIP`](super::VIP); a node address checks plain reachability). Replies are
+/// awaited until `linger` after the last probe; later replies count as lost.
+pub fn start_probe(
+    client: &Netns,
+    target: Ipv4Addr,
+    count: usize,
+    interval: Duration,
+    linger: Duration,
+) -> Result<ProbeHandle> {
+    let sock = crate::netns::in_netns(client, || UdpSocket::bind("0.0.0.0:0"))??;
+    sock.set_read_timeout(Some(POLL))?;
+    let recv_sock = sock.try_clone()?;
+    let done_ns = Arc::new(std::sync::atomic::AtomicU64::new(u64::MAX));
+    let done = done_ns.clone();
+    let receiver = std::thread::spawn(move || -> Result<Vec<(u64, Node, u64)>> {
+        let mut got = Vec::with_capacity(count * 2);
+        let mut buf = [0u8; 64];
+        loop {
+            match recv_sock.recv_from(&mut buf) {
+                Ok((9, _)) => {
+                    let at = monotonic_ns();
+                    let seq = u64::from_be_bytes(buf[1..9].try_into().unwrap());
+                    if let Some(node) = Node::from_letter(buf[0]) {
+                        got.push((seq, node, at));
+                    }
+                }
+                Ok(_) => {}
+                Err(e) if is_timeout(&e) => {}
+                Err(e) => return Err(e).context("probe recv"),
+            }
+            let d = done.load(Ordering::Relaxed);
+            if d != u64::MAX && monotonic_ns() > d + linger.as_nanos() as u64 {
+                return Ok(got);
+            }
+        }
+    });
+    // The sender paces on absolute deadlines so sleep overshoot does not accumulate.
+    let sender = spawn_in(client, move || -> Result<Vec<u64>> {
+        let target = SocketAddr::from((target, PROBE_PORT));
+        let mut sent = Vec::with_capacity(count);
+        let start = monotonic_ns();
+        let step = interval.as_nanos() as u64;
+        for seq in 0..count as u64 {
+            let due = start + seq * step;
+            let now = monotonic_ns();
+            if due > now {
+                std::thread::sleep(Duration::from_nanos(due - now));
+            }
+            sent.push(monotonic_ns());
+            // A failed send is a lost probe; the report shows it as such.
+            let _ = sock.send_to(&seq.to_be_bytes(), target);
+        }
+        done_ns.store(monotonic_ns(), Ordering::Relaxed);
+        Ok(sent)
+    })?;
+    Ok(ProbeHandle {
+        sender,
+        receiver,
+        interval,
+    })
+}
+
+/// Runs a probe to completion.
+pub fn run_probe(
+    client: &Netns,
+    target: Ipv4Addr,
+    count: usize,
+    interval: Duration,
+) -> Result<ProbeReport> {
+    start_probe(client, target, count, interval, Duration::from_millis(200))?.wait()
+}
+
+/// Everything the probe saw.
+#[derive(Clone, Debug)]
+pub struct ProbeReport {
+    pub probes: Vec<ProbeRecord>,
+    pub interval: Duration,
+}
+
+/// A failover as the client saw it.
+#[derive(Clone, Copy, Debug)]
+pub struct Outage {
+    /// Last probe the old node answered before the new one took over.
+    pub last_old_seq: Option<u64>,
+    /// First probe the new node answered.
+    pub first_new_seq: u64,
+    /// Probes lost in between.
+    pub lost: usize,
+    /// From sending the first lost probe to sending the first answered one (zero
+    /// when nothing was lost).
+    pub duration: Duration,
+    /// Probes lost after the new node started answering.
+    pub lost_after: usize,
+    /// Probes the old node answered after the new node started answering.
+    pub old_after: usize,
+}
+
+impl ProbeReport {
+    pub fn sent(&self) -> usize {
+        self.probes.len()
+    }
+
+    pub fn answered(&self) -> usize {
+        self.probes.iter().filter(|p| !p.replies.is_empty()).count()
+    }
+
+    pub fn lost(&self) -> usize {
+        self.sent() - self.answered()
+    }
+
+    /// How many probes `node` answered first.
+    pub fn served_by(&self, node: Node) -> usize {
+        self.probes
+            .iter()
+            .filter(|p| p.served_by() == Some(node))
+            .count()
+    }
+
+    /// Sequence numbers answered more than once (two nodes holding the VIP behind an
+    /// ECMP route, or duplicated packets).
+    pub fn answered_twice(&self) -> Vec<u64> {
+        self.probes
+            .iter()
+            .filter(|p| p.replies.len() > 1)
+            .map(|p| p.seq)
+            .collect()
+    }
+
+    /// The switch from `from` to `to`: `None` if `to` never answered.
+    pub fn failover(&self, from: Node, to: Node) -> Option<Outage> {
+        let first_new = self.probes.iter().position(|p| p.served_by() == Some(to))?;
+        let last_old = self.probes[..first_new]
+            .iter()
+            .rposition(|p| p.served_by() == Some(from));
+        let gap_start = last_old.map_or(0, |i| i + 1);
+        let lost = first_new - gap_start;
+        let duration = if lost == 0 {
+            Duration::ZERO
+        } else {
+            Duration::from_nanos(self.probes[first_new].sent_ns - self.probes[gap_start].sent_ns)
+        };
+        let after = &self.probes[first_new + 1..];
+        Some(Outage {
+            last_old_seq: last_old.map(|i| i as u64),
+            first_new_seq: first_new as u64,
+            lost,
+            duration,
+            lost_after: after.iter().filter(|p| p.replies.is_empty()).count(),
+            old_after: after
+                .iter()
+                .filter(|p| p.replies.iter().any(|r| r.0 == from))
+                .count(),
+        })
+    }
+
+    /// The CLOCK_MONOTONIC send time of probe `seq`.
+    pub fn sent_ns(&self, seq: u64) -> Option<u64> {
+        self.probes.get(seq as usize).map(|p| p.sent_ns)
+    }
+
+    /// Median round-trip time of answered probes.
+    pub fn median_rtt(&self) -> Option<Duration> {
+        let mut rtts: Vec<u64> = self
+            .probes
+            .iter()
+            .filter_map(|p| p.replies.first().map(|r| r.1.saturating_sub(p.sent_ns)))
+            .collect();
+        rtts.sort_unstable();
+        rtts.get(rtts.len() / 2).map(|&ns| Duration::from_nanos(ns))
+    }
+
+    /// One line for test output.
+    pub fn summary(&self) -> String {
+        format!(
+            "sent {} answered {} (A {}, B {}) lost {} answered twice {} median rtt {:?}",
+            self.sent(),
+            self.answered(),
+            self.served_by(Node::A),
+            self.served_by(Node::B),
+            self.lost(),
+            self.answered_twice().len(),
+            self.median_rtt().unwrap_or_default()
+        )
+    }
+}
+
+/// A responder on each node, A first.
+pub fn responders(lab: &super::Lab) -> Result<[Responder; 2]> {
+    Ok([
+        Responder::start(&lab.a, Node::A)?,
+        Responder::start(&lab.b, Node::B)?,
+    ])
+}

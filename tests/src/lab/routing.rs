@@ -1,0 +1,450 @@
+//! Routing daemons of the lab: config generation and process control for BIRD 2
+//! (OSPF, or BGP with BFD) and FRR (zebra + ospfd with millisecond throttles).
+//!
+//! Every recipe announces exactly the /32s inside the VIP subnet that sit on a node's
+//! `lo`, and only while they are there: the address appearing or disappearing is the
+//! only signal, so whatever moves the VIP (vrrpd, keepalived, a test) moves the route.
+//! docs/routing.md explains the recipes and their timers.
+
+use std::{
+    fmt::Write as _,
+    path::{Path, PathBuf},
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Result, bail};
+
+use super::{Lab, Node, UPLINK, VIP_NET};
+use crate::netns::Netns;
+
+/// How the router learns the VIP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recipe {
+    /// BIRD OSPFv2, the VIP as an external route from a `direct` protocol on `lo`.
+    /// The router's SPF runs only on BIRD's `tick` (whole seconds, at least 1), so
+    /// it converges in 0..1 s after the change.
+    BirdOspf,
+    /// BIRD eBGP node<->router with BFD: the /32 is sent as UPDATE/WITHDRAW the
+    /// moment it appears/disappears; BFD (10 ms x 3) detects a dead node.
+    BirdBgpBfd,
+    /// FRR zebra + ospfd with `timers throttle spf 0 50 200`, no LSA
+    /// origination/arrival throttling and 100 ms hellos (1 s dead interval).
+    FrrOspf,
+}
+
+impl Recipe {
+    pub const ALL: [Recipe; 3] = [Recipe::BirdOspf, Recipe::BirdBgpBfd, Recipe::FrrOspf];
+
+    /// Minimum spacing between VIP moves that keeps protocol rate limits out of a
+    /// measurement. BIRD OSPF will not re-originate an LSA within MinLSInterval (5 s)
+    /// of the last one, and a node re-originates every second move.
+    pub fn settle(self) -> Duration {
+        match self {
+            Recipe::BirdOspf => Duration::from_millis(3000),
+            Recipe::BirdBgpBfd | Recipe::FrrOspf => Duration::from_millis(300),
+        }
+    }
+}
+
+/// The prefix filter for "a /32 inside the VIP subnet", in BIRD syntax.
+fn bird_vip_set() -> String {
+    format!("[ {VIP_NET}{{32,32}} ]")
+}
+
+const ROUTER_ID: &str = "10.1.3.1";
+const ROUTER_AS: u32 = 65000;
+const FRR_DIR: &str = "/usr/lib/frr";
+
+fn node_as(node: Node) -> u32 {
+    match node {
+        Node::A => 65001,
+        Node::B => 65002,
+    }
+}
+
+/// Fails naming the package to install when a recipe's programs are missing.
+pub fn require_tools(recipe: Recipe) -> Result<()> {
+    let found = |prog: &str| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {prog}")])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    };
+    if !found("nft") {
+        bail!("nft not installed: apt-get install nftables (or run cargo xtask setup)");
+    }
+    match recipe {
+        Recipe::BirdOspf | Recipe::BirdBgpBfd => {
+            for prog in ["bird", "birdc"] {
+                if !found(prog) {
+                    bail!("{prog} not installed: run cargo xtask setup (Debian package bird2)");
+                }
+            }
+        }
+        Recipe::FrrOspf => {
+            for prog in ["zebra", "ospfd"] {
+                if !Path::new(FRR_DIR).join(prog).exists() {
+                    bail!("{FRR_DIR}/{prog} not found: apt-get install -y frr");
+                }
+            }
+            if !found("vtysh") {
+                bail!("vtysh not installed: apt-get install -y frr");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Which lab namespace a daemon runs in.
+#[derive(Clone, Copy, Debug)]
+enum Role {
+    Node(Node),
+    Router,
+}
+
+impl Role {
+    fn name(self) -> &'static str {
+        match self {
+            Role::Node(Node::A) => "a",
+            Role::Node(Node::B) => "b",
+            Role::Router => "router",
+        }
+    }
+}
+
+const ROLES: [Role; 3] = [Role::Node(Node::A), Role::Node(Node::B), Role::Router];
+
+/// BIRD config for a node: `direct` picks up /32s on `lo` as they come and go, and
+/// the routing protocol exports exactly those.
+pub fn bird_node_conf(recipe: Recipe, node: Node, log: &Path) -> String {
+    let vips = bird_vip_set();
+    let mut c = String::new();
+    let _ = writeln!(c, "log \"{}\" all;", log.display());
+    let _ = writeln!(c, "router id {};", node.addr());
+    c += "protocol device { }\n";
+    c += "protocol direct vip {\n  ipv4;\n  interface \"lo\";\n}\n";
+    let export = format!("export where proto = \"vip\" && net ~ {vips};");
+    match recipe {
+        Recipe::BirdOspf => {
+            let _ = write!(
+                c,
+                "protocol ospf v2 core {{\n  tick 1;\n  ipv4 {{ import none; {export} }};\n  \
+                 area 0 {{\n    interface \"{UPLINK}\" {{ type ptp; hello 1; dead 3; }};\n  }};\n}}\n"
+            );
+        }
+        Recipe::BirdBgpBfd => {
+            c += &bird_bfd(&[UPLINK]);
+            let _ = write!(
+                c,
+                "protocol bgp uplink {{\n  local {} as {};\n  neighbor {} as {ROUTER_AS};\n{}  \
+                 ipv4 {{ import none; {export} }};\n}}\n",
+                node.addr(),
+                node_as(node),
+                node.gateway(),
+                bird_bgp_timers()
+            );
+        }
+        Recipe::FrrOspf => unreachable!("FRR recipe has no BIRD config"),
+    }
+    c
+}
+
+/// BIRD config for the router: learn the VIP, put it in the kernel FIB.
+pub fn bird_router_conf(recipe: Recipe, log: &Path) -> String {
+    let vips = bird_vip_set();
+    let mut c = String::new();
+    let _ = writeln!(c, "log \"{}\" all;", log.display());
+    let _ = writeln!(c, "router id {ROUTER_ID};");
+    c += "protocol device { }\n";
+    // Only VIP routes go to the kernel: the lab's own subnets are connected routes.
+    let _ = write!(
+        c,
+        "protocol kernel {{\n  merge paths yes;\n  ipv4 {{ import none; export where net ~ {vips}; }};\n}}\n"
+    );
+    match recipe {
+        Recipe::BirdOspf => {
+            let ifaces = format!("\"{}\", \"{}\"", Node::A.router_dev(), Node::B.router_dev());
+            let _ = write!(
+                c,
+                "protocol ospf v2 core {{\n  tick 1;\n  ecmp yes;\n  ipv4 {{ import all; export none; }};\n  \
+                 area 0 {{\n    interface {ifaces} {{ type ptp; hello 1; dead 3; }};\n  }};\n}}\n"
+            );
+        }
+        Recipe::BirdBgpBfd => {
+            c += &bird_bfd(&[Node::A.router_dev(), Node::B.router_dev()]);
+            for node in Node::ALL {
+                let _ = write!(
+                    c,
+                    "protocol bgp node_{} {{\n  local {} as {ROUTER_AS};\n  neighbor {} as {};\n{}  \
+                     ipv4 {{ import where net ~ {vips}; export none; }};\n}}\n",
+                    Role::Node(node).name(),
+                    node.gateway(),
+                    node.addr(),
+                    node_as(node),
+                    bird_bgp_timers()
+                );
+            }
+        }
+        Recipe::FrrOspf => unreachable!("FRR recipe has no BIRD config"),
+    }
+    c
+}
+
+fn bird_bfd(ifaces: &[&str]) -> String {
+    let list = ifaces
+        .iter()
+        .map(|i| format!("\"{i}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("protocol bfd {{\n  interface {list} {{ interval 10 ms; multiplier 3; }};\n}}\n")
+}
+
+/// Short BGP session timers so a lab session comes up in about a second; failure
+/// detection is BFD's job, not the hold timer's.
+fn bird_bgp_timers() -> &'static str {
+    "  hold time 3;\n  keepalive time 1;\n  connect delay time 1;\n  connect retry time 1;\n  \
+     error wait time 1, 5;\n  bfd on;\n"
+}
+
+/// zebra's config: no hold on its route-processing work queue (default 10 ms), which
+/// otherwise delays both the node's redistribution and the router's FIB update.
+fn frr_zebra_conf(role: Role) -> String {
+    format!("hostname lab-{}\nzebra work-queue 0\n!\n", role.name())
+}
+
+/// ospfd's config. `network` statements put the uplinks in area 0; the VIP is
+/// redistributed as a connected route on `lo`, so it is announced exactly while the
+/// address exists.
+fn frr_ospfd_conf(role: Role) -> String {
+    let (rid, ifaces, nets): (String, Vec<&str>, Vec<&str>) = match role {
+        Role::Node(n) => (n.addr().to_string(), vec![UPLINK], vec![n.subnet()]),
+        Role::Router => (
+            ROUTER_ID.to_string(),
+            vec![Node::A.router_dev(), Node::B.router_dev()],
+            vec![Node::A.subnet(), Node::B.subnet()],
+        ),
+    };
+    let mut c = String::from("frr defaults traditional\n");
+    let _ = writeln!(c, "hostname lab-{}", role.name());
+    for i in ifaces {
+        let _ = write!(
+            c,
+            "interface {i}\n ip ospf network point-to-point\n \
+             ip ospf dead-interval minimal hello-multiplier 10\n!\n"
+        );
+    }
+    let _ = write!(
+        c,
+        "router ospf\n ospf router-id {rid}\n timers throttle spf 0 50 200\n \
+         timers throttle lsa all 0\n timers lsa min-arrival 0\n"
+    );
+    for n in nets {
+        let _ = writeln!(c, " network {n} area 0");
+    }
+    if let Role::Node(_) = role {
+        c += " redistribute connected route-map VIP\n!\n";
+        let _ = writeln!(c, "ip prefix-list VIP seq 5 permit {VIP_NET} ge 32");
+        c += "route-map VIP permit 10\n match ip address prefix-list VIP\n";
+    }
+    c += "!\n";
+    c
+}
+
+fn ns_of(lab: &mut Lab, role: Role) -> &mut Netns {
+    match role {
+        Role::Node(n) => lab.node_mut(n),
+        Role::Router => &mut lab.router,
+    }
+}
+
+/// Path of a BIRD control socket in the lab directory.
+pub fn bird_socket(dir: &Path, role_name: &str) -> PathBuf {
+    dir.join(format!("bird-{role_name}.ctl"))
+}
+
+/// Starts the recipe's daemons in A, B and the router (foreground, so `Netns` can
+/// kill them by PID) and waits for their control sockets.
+pub(super) fn start(lab: &mut Lab, recipe: Recipe) -> Result<()> {
+    require_tools(recipe)?;
+    let dir = lab.dir().to_path_buf();
+    let mut sockets = Vec::new();
+    for role in ROLES {
+        let name = role.name();
+        match recipe {
+            Recipe::BirdOspf | Recipe::BirdBgpBfd => {
+                let log = dir.join(format!("bird-{name}.log"));
+                let conf = match role {
+                    Role::Node(n) => bird_node_conf(recipe, n, &log),
+                    Role::Router => bird_router_conf(recipe, &log),
+                };
+                let conf_path = dir.join(format!("bird-{name}.conf"));
+                std::fs::write(&conf_path, conf)?;
+                // Parse first: a config error then fails here with BIRD's message.
+                crate::netns::run(Command::new("bird").arg("-p").arg("-c").arg(&conf_path))?;
+                let sock = bird_socket(&dir, name);
+                let pid = dir.join(format!("bird-{name}.pid"));
+                let (conf_s, sock_s, pid_s) = (
+                    conf_path.display().to_string(),
+                    sock.display().to_string(),
+                    pid.display().to_string(),
+                );
+                let argv = ["bird", "-f", "-c", &conf_s, "-s", &sock_s, "-P", &pid_s];
+                let out = dir.join(format!("bird-{name}.out"));
+                ns_of(lab, role).spawn_logged(&argv, &out)?;
+                sockets.push(sock);
+            }
+            Recipe::FrrOspf => {
+                // FRR drops to user frr: it must be able to write its pid files and
+                // sockets in this per-namespace directory.
+                let sub = dir.join(format!("frr-{name}"));
+                std::fs::create_dir_all(&sub)?;
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
+                std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o777))?;
+                let zsock = sub.join("zserv.api");
+                for daemon in ["zebra", "ospfd"] {
+                    let conf_path = sub.join(format!("{daemon}.conf"));
+                    let conf = match daemon {
+                        "zebra" => frr_zebra_conf(role),
+                        _ => frr_ospfd_conf(role),
+                    };
+                    std::fs::write(&conf_path, conf)?;
+                    let sub_s = sub.display().to_string();
+                    let argv: Vec<String> = vec![
+                        format!("{FRR_DIR}/{daemon}"),
+                        "-f".into(),
+                        conf_path.display().to_string(),
+                        "-i".into(),
+                        format!("{sub_s}/{daemon}.pid"),
+                        "-z".into(),
+                        zsock.display().to_string(),
+                        "--vty_socket".into(),
+                        sub_s.clone(),
+                        // No TCP vty: only the per-namespace unix socket.
+                        "-A".into(),
+                        "127.0.0.1".into(),
+                        "-P".into(),
+                        "0".into(),
+                        "--log".into(),
+                        format!("file:{sub_s}/{daemon}.log"),
+                    ];
+                    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+                    let out = sub.join(format!("{daemon}.out"));
+                    ns_of(lab, role).spawn_logged(&argv, &out)?;
+                    if daemon == "zebra" {
+                        // ospfd gives up if zebra's socket is not there yet.
+                        wait_for_path(&zsock, Duration::from_secs(10))?;
+                    }
+                }
+                sockets.push(sub.join("ospfd.vty"));
+            }
+        }
+    }
+    for sock in sockets {
+        wait_for_path(&sock, Duration::from_secs(10))?;
+    }
+    Ok(())
+}
+
+fn wait_for_path(path: &Path, timeout: Duration) -> Result<()> {
+    let start = Instant::now();
+    while !path.exists() {
+        if start.elapsed() > timeout {
+            bail!(
+                "{} did not appear within {timeout:?}: the daemon failed to start\n{}",
+                path.display(),
+                log_tails(path.parent().unwrap_or(path))
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+/// Runs a query against the daemons of `role` and returns its text, or the error.
+fn query(lab: &Lab, recipe: Recipe, role: Role, what: &str) -> String {
+    let dir = lab.dir();
+    let mut cmd = match recipe {
+        Recipe::BirdOspf | Recipe::BirdBgpBfd => {
+            let mut c = Command::new("birdc");
+            c.arg("-s").arg(bird_socket(dir, role.name())).arg(what);
+            c
+        }
+        Recipe::FrrOspf => {
+            let mut c = Command::new("vtysh");
+            c.arg("--vty_socket")
+                .arg(dir.join(format!("frr-{}", role.name())))
+                .args(["-c", what]);
+            c
+        }
+    };
+    match cmd.output() {
+        Ok(o) => {
+            String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
+        }
+        Err(e) => format!("{cmd:?}: {e}"),
+    }
+}
+
+/// A snapshot of the routing state for failure messages.
+pub(super) fn diagnostics(lab: &Lab, recipe: Recipe) -> String {
+    let (protocols, routes) = match recipe {
+        Recipe::BirdOspf | Recipe::BirdBgpBfd => ("show protocols", "show route"),
+        Recipe::FrrOspf => ("show ip ospf neighbor", "show ip route"),
+    };
+    let mut s = format!(
+        "\n--- routing state ({recipe:?}, dir {}) ---\n",
+        lab.dir().display()
+    );
+    for role in ROLES {
+        let _ = writeln!(
+            s,
+            "[{}] {protocols}:\n{}",
+            role.name(),
+            query(lab, recipe, role, protocols)
+        );
+    }
+    let _ = writeln!(
+        s,
+        "[router] {routes}:\n{}",
+        query(lab, recipe, Role::Router, routes)
+    );
+    s += &log_tails(lab.dir());
+    s
+}
+
+/// The last lines of every daemon log in the lab directory (the directory is
+/// removed with the lab, so failures carry the logs with them).
+fn log_tails(dir: &Path) -> String {
+    let mut logs = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|e| e == "log" || e == "out") {
+                logs.push(p);
+            }
+        }
+    }
+    logs.sort();
+    let mut s = String::new();
+    for p in logs {
+        let text = std::fs::read_to_string(&p).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let tail = &lines[lines.len().saturating_sub(15)..];
+        if !tail.is_empty() {
+            let _ = writeln!(
+                s,
+                "--- {} (last {} lines)\n{}",
+                p.display(),
+                tail.len(),
+                tail.join("\n")
+            );
+        }
+    }
+    s
+}
