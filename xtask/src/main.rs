@@ -39,9 +39,13 @@ enum Cmd {
         #[arg(last = true)]
         args: Vec<String>,
     },
-    /// The cross-subnet failover demo in network namespaces (arrives with the
-    /// failure lab, issue 5).
-    Demo,
+    /// The cross-subnet failover demo: every failure scenario on the reference
+    /// topology in network namespaces, with BIRD/FRR, a live timeline and a table.
+    Demo {
+        /// Extra arguments for vrrp-lab (e.g. `--recipe bird-ospf --interval-ms 100`).
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -50,9 +54,7 @@ fn main() -> ExitCode {
         Cmd::Setup => setup::setup(),
         Cmd::Test { no_lint, args } => test(no_lint, &args),
         Cmd::BuildAndRun { args } => build_and_run(&args),
-        Cmd::Demo => Err(anyhow::anyhow!(
-            "the demo needs the failure lab (issue 5), which is not in this tree yet"
-        )),
+        Cmd::Demo { args } => demo(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -114,6 +116,26 @@ fn test(no_lint: bool, args: &[String]) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+fn demo(args: &[String]) -> Result<()> {
+    setup::setup()?;
+    step("cargo build --release (vrrpd and the lab driver)");
+    run(Command::new("cargo").args([
+        "build",
+        "--release",
+        "-p",
+        "vrrp-user",
+        "-p",
+        "vrrp-tests",
+        "--bins",
+    ]))?;
+    let target = workspace_root().join("target/release");
+    step("vrrp-lab: the cross-subnet failover demo");
+    run(Command::new(target.join("vrrp-lab"))
+        .arg("--vrrpd")
+        .arg(target.join("vrrpd"))
+        .args(args))
 }
 
 fn build_and_run(args: &[String]) -> Result<()> {
