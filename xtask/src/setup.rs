@@ -19,8 +19,14 @@ const APT_PACKAGES: &[(&str, &str)] = &[
     ("tcpdump", "captures in tests"),
     ("tshark", "independent VRRP decoder for wire checks"),
     ("keepalived", "interop peer and golden vectors"),
-    ("bird2", "routing daemon of the failure lab (OSPF, BGP with BFD)"),
-    ("frr", "second routing daemon of the failure lab (OSPF with millisecond SPF timers)"),
+    (
+        "bird2",
+        "routing daemon of the failure lab (OSPF, BGP with BFD)",
+    ),
+    (
+        "frr",
+        "second routing daemon of the failure lab (OSPF with millisecond SPF timers)",
+    ),
 ];
 
 /// The toolchain that builds the eBPF object; its LLVM major must equal bpf-linker's.
