@@ -552,6 +552,7 @@ pub fn run(settings: &Settings, scenario: Scenario) -> Result<Outcome> {
         _ => {}
     }
     let report = probe.wait()?;
+    let route_changes = watch.changes();
     watch.finish()?;
     out.lost = report.lost();
     out.answered_twice = report.answered_twice().len();
@@ -566,6 +567,13 @@ pub fn run(settings: &Settings, scenario: Scenario) -> Result<Outcome> {
     }
     if rig.settings.verbose {
         println!("    probe: {}", report.summary());
+        for c in route_changes.iter().skip(1) {
+            println!(
+                "    router: {:>+9.1} ms  VIP route via {}",
+                (c.at_ns as f64 - t0 as f64) / 1e6,
+                c.via.map_or("nobody".to_string(), |n| format!("{n:?}"))
+            );
+        }
         for node in Node::ALL {
             for line in rig.log(node).lines().filter(|l| l.contains("state change")) {
                 println!("    {node:?}: {}", compact_log_line(line));
