@@ -10,6 +10,7 @@ mod noaccept;
 pub mod ops;
 pub mod runtime;
 mod snapshot;
+mod timer;
 mod trackers;
 
 use std::{collections::HashMap, path::PathBuf, sync::Arc, time::Duration};
@@ -126,11 +127,14 @@ pub async fn run(opts: RunOptions) -> Result<()> {
         }
     }
 
+    let mut timer = timer::DeadlineTimer::new().context("creating the deadline timer")?;
     let mut batch = Vec::with_capacity(64);
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let deadline = rt.next_deadline().map(clock::to_tokio);
+        timer
+            .arm(rt.next_deadline())
+            .context("arming the deadline timer")?;
         tokio::select! {
             biased;
             _ = sigterm.recv() => { info!("SIGTERM: leaving"); break; }
@@ -145,7 +149,10 @@ pub async fn run(opts: RunOptions) -> Result<()> {
                     rt.on_record(now, &rec);
                 }
             }
-            _ = sleep_until(deadline) => rt.on_timer(clock::now()),
+            r = timer.expired() => {
+                r.context("deadline timer")?;
+                rt.on_timer(clock::now());
+            }
             ev = kernel_watch.next() => match ev {
                 Some(KernelEvent::Link(link)) => {
                     let up = link.is_up();
@@ -210,13 +217,6 @@ pub async fn run(opts: RunOptions) -> Result<()> {
     }
     info!("vrrpd stopped");
     Ok(())
-}
-
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
-    }
 }
 
 fn hook_request(job: HookJob) -> HookRequest {
