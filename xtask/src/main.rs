@@ -1,8 +1,9 @@
-//! Project tasks: `cargo xtask setup|test|build-and-run|demo|fuzz`.
+//! Project tasks: `cargo xtask setup|test|build-and-run|demo|bench|fuzz`.
 //!
 //! The build itself needs no xtask (aya-build in vrrp-user/build.rs compiles the eBPF
 //! object during a plain `cargo build`); this only orchestrates set-up and runs.
 
+mod bench;
 mod setup;
 
 use std::{
@@ -46,6 +47,9 @@ enum Cmd {
         #[arg(last = true)]
         args: Vec<String>,
     },
+    /// Benchmarks against keepalived (namespaces + criterion); writes BENCHMARKS.md
+    /// and docs/bench/. Not part of the test suite.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +59,7 @@ fn main() -> ExitCode {
         Cmd::Test { no_lint, args } => test(no_lint, &args),
         Cmd::BuildAndRun { args } => build_and_run(&args),
         Cmd::Demo { args } => demo(&args),
+        Cmd::Bench(args) => bench::bench(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
