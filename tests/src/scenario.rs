@@ -9,7 +9,7 @@
 
 use std::{
     fmt,
-    path::{Path, PathBuf},
+    path::PathBuf,
     time::{Duration, Instant},
 };
 
@@ -114,10 +114,6 @@ pub struct Outcome {
     pub note: String,
 }
 
-fn settings_interval(rig: &Rig) -> Duration {
-    rig.settings.interval
-}
-
 /// Skew_Time of priority `prio` (RFC 9568 §6.1).
 pub fn skew(prio: u32, interval: Duration) -> Duration {
     interval * (256 - prio) / 256
@@ -201,7 +197,7 @@ impl Rig {
         rig.wait_vip(Node::A, true, Duration::from_secs(10))
             .context("A never became master")?;
         rig.start(Node::B)?;
-        std::thread::sleep(settings_interval(&rig) * 5);
+        std::thread::sleep(rig.settings.interval * 5);
         if rig.holds_vip(Node::B) {
             bail!(
                 "B took the VIP from A at start
@@ -599,9 +595,4 @@ fn compact_log_line(line: &str) -> String {
         .collect();
     let time = line.split_whitespace().next().unwrap_or("");
     format!("{time} {}", fields.join(" "))
-}
-
-/// Where `cargo build` put the daemon, for callers outside vrrp-user's tests.
-pub fn default_vrrpd(workspace: &Path) -> PathBuf {
-    workspace.join("target/release/vrrpd")
 }

@@ -11,6 +11,7 @@ use std::{
 };
 
 use vrrp_tests::{
+    lab::RoutedPair,
     netns::{Netns, require_root_and_netns, veth},
     tmp::TempDir,
 };
@@ -29,10 +30,14 @@ struct Node {
 
 impl Node {
     fn new(name: &'static str, tmp: &Path) -> Node {
+        Node::with_ns(name, tmp, Netns::new(&format!("d{name}")).unwrap())
+    }
+
+    fn with_ns(name: &'static str, tmp: &Path, ns: Netns) -> Node {
         let dir = tmp.join(name);
         std::fs::create_dir_all(&dir).unwrap();
         Node {
-            ns: Netns::new(&format!("d{name}")).unwrap(),
+            ns,
             dir,
             name,
             pid: None,
@@ -195,7 +200,6 @@ fn election_graceful_stop_and_status() {
     assert!(sb["instances"][0]["adverts_received"].as_u64().unwrap() > 0);
 
     // Graceful stop: priority 0, B takes over after about Skew_Time (61 ms here).
-    let t0 = Instant::now();
     a.signal(libc::SIGTERM);
     let took = wait_for(
         "B to take over after SIGTERM",
@@ -215,7 +219,6 @@ fn election_graceful_stop_and_status() {
     assert!(!a.has_vip(), "A removed its VIP on the way out");
     // Far below Master_Down_Interval (361 ms): the priority-0 path was taken.
     assert!(took < Duration::from_millis(1500), "{took:?}");
-    let _ = t0;
     let log = b.log();
     assert!(log.contains("priority_zero_received"), "{log}");
 }
@@ -370,28 +373,16 @@ fn metrics_served() {
 /// Two nodes in two subnets joined by a router namespace: A 10.1.1.10/24 (200),
 /// B 10.1.2.10/24 (100). Adverts cross the router and arrive with TTL 254.
 fn routed(tmp: &Path) -> (Node, Node, Netns) {
-    require_root_and_netns().unwrap();
-    let a = Node::new("a", tmp);
-    let b = Node::new("b", tmp);
-    let r = Netns::new("dr").unwrap();
-    veth(&a.ns, "eth0", &r, "ra").unwrap();
-    veth(&b.ns, "eth0", &r, "rb").unwrap();
-    r.exec(&["ip", "addr", "add", "10.1.1.1/24", "dev", "ra"])
-        .unwrap();
-    r.exec(&["ip", "addr", "add", "10.1.2.1/24", "dev", "rb"])
-        .unwrap();
-    r.exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]).unwrap();
-    a.ns.exec(&["ip", "addr", "add", "10.1.1.10/24", "dev", "eth0"])
-        .unwrap();
-    b.ns.exec(&["ip", "addr", "add", "10.1.2.10/24", "dev", "eth0"])
-        .unwrap();
-    a.ns.exec(&["ip", "route", "add", "default", "via", "10.1.1.1"])
-        .unwrap();
-    b.ns.exec(&["ip", "route", "add", "default", "via", "10.1.2.1"])
-        .unwrap();
+    let RoutedPair {
+        a: na,
+        b: nb,
+        router,
+    } = RoutedPair::new("d").unwrap();
+    let a = Node::with_ns("a", tmp, na);
+    let b = Node::with_ns("b", tmp, nb);
     a.write_config(&config(&a, "10.1.1.10/24", "10.1.2.10", 200, ""));
     b.write_config(&config(&b, "10.1.2.10/24", "10.1.1.10", 100, ""));
-    (a, b, r)
+    (a, b, router)
 }
 
 #[test]

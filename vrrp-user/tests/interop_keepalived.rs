@@ -67,7 +67,8 @@ use std::{
 };
 
 use vrrp_tests::{
-    netns::{Netns, require_root_and_netns, veth},
+    lab::RoutedPair,
+    netns::{Netns, require_root_and_netns},
     tmp::TempDir,
 };
 
@@ -453,32 +454,19 @@ impl Lab {
         require_root_and_netns().unwrap();
         require_keepalived();
         let p = Proto::new(version);
-        let node = |kind: Kind, sub: &str| {
+        let RoutedPair { a, b, router: r } = RoutedPair::new("k").unwrap();
+        let node = |kind: Kind, sub: &str, ns: Netns| {
             let dir = tmp.join(sub);
             std::fs::create_dir_all(&dir).unwrap();
             Node {
                 kind,
-                ns: Netns::new(&format!("k{sub}")).unwrap(),
+                ns,
                 dir,
                 pid: None,
             }
         };
-        let a = node(Kind::Vrrpd, "a");
-        let b = node(Kind::Keepalived, "b");
-        let r = Netns::new("kr").unwrap();
-        veth(&a.ns, "eth0", &r, "ra").unwrap();
-        veth(&b.ns, "eth0", &r, "rb").unwrap();
-        for (ns, cmd) in [
-            (&r, "ip addr add 10.1.1.1/24 dev ra"),
-            (&r, "ip addr add 10.1.2.1/24 dev rb"),
-            (&r, "sysctl -qw net.ipv4.ip_forward=1"),
-            (&a.ns, "ip addr add 10.1.1.10/24 dev eth0"),
-            (&b.ns, "ip addr add 10.1.2.10/24 dev eth0"),
-            (&a.ns, "ip route add default via 10.1.1.1"),
-            (&b.ns, "ip route add default via 10.1.2.1"),
-        ] {
-            ns.exec(&cmd.split(' ').collect::<Vec<_>>()).unwrap();
-        }
+        let a = node(Kind::Vrrpd, "a", a);
+        let b = node(Kind::Keepalived, "b", b);
         let priority = if master == Kind::Vrrpd {
             [HIGH, LOW]
         } else {

@@ -18,7 +18,8 @@ use std::{
 };
 
 use vrrp_tests::{
-    netns::{Netns, require_root_and_netns, veth},
+    lab::RoutedPair,
+    netns::{Netns, require_root_and_netns},
     tmp::TempDir,
 };
 
@@ -72,22 +73,7 @@ impl Wire {
     fn new(tmp: &Path, version: u8, interval_ms: u64) -> Wire {
         require_root_and_netns().unwrap();
         require_tshark();
-        let a = Netns::new("wa").unwrap();
-        let b = Netns::new("wb").unwrap();
-        let r = Netns::new("wr").unwrap();
-        veth(&a, "eth0", &r, "ra").unwrap();
-        veth(&b, "eth0", &r, "rb").unwrap();
-        for (ns, cmd) in [
-            (&r, "ip addr add 10.1.1.1/24 dev ra"),
-            (&r, "ip addr add 10.1.2.1/24 dev rb"),
-            (&r, "sysctl -qw net.ipv4.ip_forward=1"),
-            (&a, "ip addr add 10.1.1.10/24 dev eth0"),
-            (&b, "ip addr add 10.1.2.10/24 dev eth0"),
-            (&a, "ip route add default via 10.1.1.1"),
-            (&b, "ip route add default via 10.1.2.1"),
-        ] {
-            ns.exec(&cmd.split(' ').collect::<Vec<_>>()).unwrap();
-        }
+        let RoutedPair { a, b, router: r } = RoutedPair::new("w").unwrap();
         let dir = tmp.to_path_buf();
         let config = format!(
             r#"[global]

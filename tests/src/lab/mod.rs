@@ -21,7 +21,7 @@ pub mod topology;
 pub use measure::{Convergence, RouteWatch, Stats, measure_moves, move_vip};
 pub use probe::{Outage, ProbeReport, Responder, responders, run_probe, start_probe};
 pub use routing::{Recipe, require_tools};
-pub use topology::{Lab, LabBuilder, LinkEnd, Scope, nft};
+pub use topology::{Lab, LabBuilder, LinkEnd, RoutedPair, Scope, nft};
 
 use std::net::Ipv4Addr;
 

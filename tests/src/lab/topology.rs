@@ -72,6 +72,45 @@ impl LabBuilder {
     }
 }
 
+/// Nodes A (10.1.1.10/24) and B (10.1.2.10/24) in two subnets, each on its own veth
+/// to a forwarding router (10.1.1.1, 10.1.2.1) that is their default gateway. The
+/// core of the reference topology, also used alone by tests that need two routed
+/// nodes and no routing daemon.
+pub struct RoutedPair {
+    pub a: Netns,
+    pub b: Netns,
+    pub router: Netns,
+}
+
+impl RoutedPair {
+    /// Namespace names start with `prefix` (then A, B, R and a unique suffix).
+    pub fn new(prefix: &str) -> Result<RoutedPair> {
+        require_root_and_netns()?;
+        let pair = RoutedPair {
+            a: Netns::new(&format!("{prefix}A"))?,
+            b: Netns::new(&format!("{prefix}B"))?,
+            router: Netns::new(&format!("{prefix}R"))?,
+        };
+        for node in Node::ALL {
+            let ns = match node {
+                Node::A => &pair.a,
+                Node::B => &pair.b,
+            };
+            veth(ns, UPLINK, &pair.router, node.router_dev())?;
+            let addr = format!("{}/24", node.addr());
+            ns.exec(&["ip", "addr", "add", &addr, "dev", UPLINK])?;
+            let gw = format!("{}/24", node.gateway());
+            pair.router
+                .exec(&["ip", "addr", "add", &gw, "dev", node.router_dev()])?;
+            let gw = node.gateway().to_string();
+            ns.exec(&["ip", "route", "add", "default", "via", &gw])?;
+        }
+        pair.router
+            .exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
+        Ok(pair)
+    }
+}
+
 /// The reference topology. Fields drop in order: namespaces (and the daemons in them)
 /// first, then the scratch directory.
 pub struct Lab {
@@ -90,32 +129,15 @@ impl Lab {
 
     /// Namespaces, links, addresses and routes; no routing daemon, no VIP.
     fn topology() -> Result<Lab> {
-        require_root_and_netns()?;
+        let RoutedPair { a, b, router } = RoutedPair::new("lab")?;
         let lab = Lab {
-            a: Netns::new("labA")?,
-            b: Netns::new("labB")?,
-            router: Netns::new("labR")?,
+            a,
+            b,
+            router,
             client: Netns::new("labC")?,
             recipe: None,
             dir: TempDir::new("lab"),
         };
-        for node in Node::ALL {
-            let ns = lab.node(node);
-            veth(ns, UPLINK, &lab.router, node.router_dev())?;
-            let addr = format!("{}/24", node.addr());
-            ns.exec(&["ip", "addr", "add", &addr, "dev", UPLINK])?;
-            let gw = format!("{}/24", node.gateway());
-            lab.router
-                .exec(&["ip", "addr", "add", &gw, "dev", node.router_dev()])?;
-            ns.exec(&[
-                "ip",
-                "route",
-                "add",
-                "default",
-                "via",
-                &node.gateway().to_string(),
-            ])?;
-        }
         veth(&lab.client, UPLINK, &lab.router, ROUTER_CLIENT_DEV)?;
         lab.client.exec(&[
             "ip",
@@ -141,8 +163,6 @@ impl Lab {
             "dev",
             ROUTER_CLIENT_DEV,
         ])?;
-        lab.router
-            .exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
         // Empty filter chains on the router that failure rules go into.
         nft(
             &lab.router,

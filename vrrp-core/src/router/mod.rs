@@ -378,21 +378,12 @@ impl Router {
                 priority: adv.priority,
             });
             self.last_advert = Some(rx);
-            let down_at = rx + self.master_down_interval();
             let reason = if higher {
                 Reason::HigherPriorityAdvert
             } else {
                 Reason::HigherAddressAdvert
             };
-            self.enter(
-                now,
-                Phase::Backup {
-                    down_at,
-                    cause: DownCause::Silence,
-                },
-                reason,
-                out,
-            );
+            self.become_backup(now, rx, reason, out);
             return;
         }
         // The RFC discards it. Extension (as keepalived does): advertise at once, so the
@@ -472,16 +463,7 @@ impl Router {
             (GroupCommand::Master, Phase::Backup { .. }) => self.become_master(now, reason, out),
             (GroupCommand::Backup, Phase::Master { .. }) => {
                 self.master = None;
-                let down_at = now + self.master_down_interval();
-                self.enter(
-                    now,
-                    Phase::Backup {
-                        down_at,
-                        cause: DownCause::Silence,
-                    },
-                    reason,
-                    out,
-                );
+                self.become_backup(now, now, reason, out);
             }
             (GroupCommand::Fault(on), _) => {
                 self.group_fault = on.then_some(member);
@@ -492,6 +474,26 @@ impl Router {
     }
 
     // ---- Transitions --------------------------------------------------------------
+
+    /// Enters Backup with Master_Down_Timer running from `from` (§6.4.1, §6.4.3).
+    fn become_backup(
+        &mut self,
+        now: Instant,
+        from: Instant,
+        reason: Reason,
+        out: &mut Vec<Action>,
+    ) {
+        let down_at = from + self.master_down_interval();
+        self.enter(
+            now,
+            Phase::Backup {
+                down_at,
+                cause: DownCause::Silence,
+            },
+            reason,
+            out,
+        );
+    }
 
     /// §6.4.1 after Startup, also used when leaving Fault: the owner becomes master at
     /// once, anyone else waits a full Master_Down_Interval in Backup.
@@ -508,16 +510,7 @@ impl Router {
             };
             self.become_master(now, reason, out);
         } else {
-            let down_at = now + self.master_down_interval();
-            self.enter(
-                now,
-                Phase::Backup {
-                    down_at,
-                    cause: DownCause::Silence,
-                },
-                reason,
-                out,
-            );
+            self.become_backup(now, now, reason, out);
         }
     }
 

@@ -406,15 +406,6 @@ impl Runtime {
         }
     }
 
-    /// Smallest lease refresh period in use, if any instance has a lease.
-    pub fn lease_tick(&self) -> Option<Duration> {
-        self.instances
-            .iter()
-            .filter_map(|i| i.spec.cfg.vip_lease)
-            .min()
-            .map(|l| (l / 6).max(Duration::from_millis(200)))
-    }
-
     /// Whether status must be republished now (and clears the flag).
     pub fn take_dirty(&mut self) -> bool {
         std::mem::take(&mut self.dirty)

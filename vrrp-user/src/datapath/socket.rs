@@ -15,7 +15,7 @@ use std::{
 };
 
 use tokio::io::unix::AsyncFd;
-use vrrp_common::{AdvertRecord, Counter, IPPROTO_VRRP, VRID_F_MULTICAST, VRRP_MCAST_V4};
+use vrrp_common::{AdvertRecord, IPPROTO_VRRP, VRID_F_MULTICAST, VRRP_MCAST_V4};
 
 use super::{
     Counters, DatapathConfig, DatapathError, clock_ns, register_readable,
@@ -195,6 +195,3 @@ fn recv_one(fd: &OwnedFd) -> io::Result<Option<RawPacket>> {
 fn setsockopt_int(fd: &OwnedFd, level: i32, name: i32, value: i32) -> io::Result<()> {
     setsockopt(fd, level, name, &value)
 }
-
-/// Marks the counters the socket path can never produce, for status output.
-pub const UNREACHABLE_COUNTERS: [Counter; 2] = [Counter::Fragment, Counter::RingFull];
