@@ -1,5 +1,6 @@
 //! Test support shared by the integration tests, the failure lab and benchmarks:
-//! network namespaces with guaranteed teardown, and crafted frames.
+//! network namespaces with guaranteed teardown, crafted frames, and waits derived
+//! from the protocol's timers.
 
 pub mod bench;
 pub mod frames;
@@ -7,4 +8,5 @@ pub mod lab;
 pub mod netns;
 pub mod scenario;
 pub mod send;
+pub mod timing;
 pub mod tmp;

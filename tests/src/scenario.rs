@@ -15,10 +15,23 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 
-use crate::lab::{
-    Lab, LinkEnd, Node, Recipe, Responder, RouteWatch, Scope, UPLINK, VIP, monotonic_ns,
-    start_probe,
+use crate::{
+    lab::{
+        Lab, LinkEnd, Node, Recipe, Responder, RouteWatch, Scope, UPLINK, VIP, monotonic_ns,
+        start_probe,
+    },
+    timing::{Version, backup_watch, hold_for, master_down_interval, skew_time},
 };
+
+/// A's priority: the preferred master.
+pub const PRIO_A: u8 = 200;
+/// B's priority: the backup whose Skew_Time and Master_Down_Interval set the floors.
+pub const PRIO_B: u8 = 100;
+/// The configs set no version: vrrpd's default, VRRPv3.
+pub const VERSION: Version = Version::V3;
+/// Probes the client must have had answered before the fault: a served baseline
+/// (about 200 ms at one probe a millisecond).
+const BASELINE_REPLIES: usize = 200;
 
 /// A fault to inject into a lab where A is master.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,8 +114,8 @@ pub struct Settings {
 pub struct Outcome {
     pub scenario: Scenario,
     pub recipe: Recipe,
-    /// The RFC's floor for the detection: skew for priority 0, else 3 x interval +
-    /// skew (B's priority 100).
+    /// The RFC's floor for the detection: B's Skew_Time after a priority-0 advert,
+    /// else its Master_Down_Interval (both from vrrp-core).
     pub floor: Option<Duration>,
     pub detection: Option<Duration>,
     pub vip_moved: Option<Duration>,
@@ -112,11 +125,6 @@ pub struct Outcome {
     pub answered_twice: usize,
     pub lost_after: usize,
     pub note: String,
-}
-
-/// Skew_Time of priority `prio` (RFC 9568 §6.1).
-pub fn skew(prio: u32, interval: Duration) -> Duration {
-    interval * (256 - prio) / 256
 }
 
 fn ms(d: Option<Duration>) -> String {
@@ -189,7 +197,7 @@ impl Rig {
             t0: None,
         };
         for node in Node::ALL {
-            let prio = if node == Node::A { 200 } else { 100 };
+            let prio = if node == Node::A { PRIO_A } else { PRIO_B };
             std::fs::write(rig.config_path(node), rig.config(node, prio, preempt))?;
         }
         // A first: with preempt off, whoever is master first stays master.
@@ -197,10 +205,16 @@ impl Rig {
         rig.wait_vip(Node::A, true, Duration::from_secs(10))
             .context("A never became master")?;
         rig.start(Node::B)?;
-        std::thread::sleep(rig.settings.interval * 5);
-        if rig.holds_vip(Node::B) {
+        // B comes up as A's backup and must stay so for two of its
+        // Master_Down_Intervals: a B that did not hear A would take over within one.
+        rig.wait_backup_of(Node::B, Duration::from_secs(10))
+            .context("B never became A's backup")?;
+        let window = backup_watch(VERSION, PRIO_B, rig.settings.interval);
+        if let Err(e) = hold_for("A as the only VIP holder", window, || {
+            rig.holds_vip(Node::A) && !rig.holds_vip(Node::B)
+        }) {
             bail!(
-                "B took the VIP from A at start
+                "B took the VIP from A at start: {e:#}
 {}",
                 rig.log(Node::B)
             );
@@ -306,6 +320,31 @@ dev = "lo"
             bail!("{node:?}'s daemon did not exit");
         }
         Ok(())
+    }
+
+    /// Polls `node`'s status until it is backup with the other node as master (its
+    /// daemon is up and hears the master's adverts).
+    pub fn wait_backup_of(&self, node: Node, limit: Duration) -> Result<Duration> {
+        let start = Instant::now();
+        let master = node.other().addr().to_string();
+        loop {
+            let last = self.status(node);
+            if let Ok(s) = &last {
+                let inst = &s["instances"][0];
+                if inst["state"] == "backup" && inst["master"] == master.as_str() {
+                    return Ok(start.elapsed());
+                }
+            }
+            if start.elapsed() > limit {
+                bail!(
+                    "{node:?} is not backup of {:?} after {limit:?}: {last:?}\n--- {node:?} log ---\n{}",
+                    node.other(),
+                    self.log(node)
+                );
+            }
+            // Each poll runs `vrrpd status`: pace it.
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     pub fn holds_vip(&self, node: Node) -> bool {
@@ -425,8 +464,12 @@ pub fn run(settings: &Settings, scenario: Scenario) -> Result<Outcome> {
     }
 
     let watch = RouteWatch::start(&rig.lab)?;
+    // A's watch after its return without preempt (below) must fall inside the probe,
+    // with time for A's start.
+    let no_preempt_watch = backup_watch(VERSION, PRIO_A, interval);
     let probe_ms: u64 = match scenario {
         Scenario::PartitionHeal | Scenario::FlappingLink | Scenario::ReturnPreempt => 7000,
+        Scenario::ReturnNoPreempt => 4500.max(no_preempt_watch.as_millis() as u64 + 3000),
         _ => 4500,
     };
     let probe = start_probe(
@@ -436,10 +479,13 @@ pub fn run(settings: &Settings, scenario: Scenario) -> Result<Outcome> {
         Duration::from_millis(1),
         Duration::from_millis(300),
     )?;
-    std::thread::sleep(Duration::from_millis(300));
+    probe
+        .wait_replies(BASELINE_REPLIES, Duration::from_secs(5))
+        .context("the client is not served before the fault")?;
     let t0 = rig.mark();
     let limit = Duration::from_secs(10);
-    let skew_b = skew(100, interval);
+    let skew_b = skew_time(VERSION, PRIO_B, interval);
+    let down_b = master_down_interval(VERSION, PRIO_B, interval);
     let mut reap = None;
     match scenario {
         Scenario::GracefulStop => {
@@ -449,22 +495,22 @@ pub fn run(settings: &Settings, scenario: Scenario) -> Result<Outcome> {
         }
         Scenario::Kill9 => {
             rig.say("kill -9 of A's vrrpd");
-            out.floor = Some(interval * 3 + skew_b);
+            out.floor = Some(down_b);
             reap = Some(rig.kill(Node::A, libc::SIGKILL)?);
         }
         Scenario::NodeLoss => {
             rig.say("every process in A killed, A's uplink cut");
-            out.floor = Some(interval * 3 + skew_b);
+            out.floor = Some(down_b);
             rig.lose_node(Node::A)?;
         }
         Scenario::UplinkCut => {
             rig.say("A's uplink cut");
-            out.floor = Some(interval * 3 + skew_b);
+            out.floor = Some(down_b);
             rig.lab.link_down(Node::A, LinkEnd::Node)?;
         }
         Scenario::PartitionHeal => {
             rig.say("VRRP between A and B blocked at the router");
-            out.floor = Some(interval * 3 + skew_b);
+            out.floor = Some(down_b);
             rig.lab.partition(Scope::Vrrp)?;
         }
         Scenario::ReturnPreempt | Scenario::ReturnNoPreempt => {
@@ -515,14 +561,23 @@ pub fn run(settings: &Settings, scenario: Scenario) -> Result<Outcome> {
             }
         }
         Scenario::ReturnNoPreempt => {
-            std::thread::sleep(Duration::from_secs(2));
-            if rig.holds_vip(Node::A) || !rig.holds_vip(Node::B) {
+            // A is back and hears B; it must stay backup for two of its own
+            // Master_Down_Intervals, after which a deaf A would have taken over.
+            rig.wait_backup_of(Node::A, limit)
+                .context("preempt off: A never came back as B's backup")?;
+            rig.say("A's vrrpd up, backup of B");
+            if let Err(e) = hold_for("B as the only VIP holder", no_preempt_watch, || {
+                rig.holds_vip(Node::B) && !rig.holds_vip(Node::A)
+            }) {
                 bail!(
-                    "preempt off: A took over on its return\n{}",
+                    "preempt off: A took over on its return: {e:#}\n{}",
                     rig.log(Node::A)
                 );
             }
-            rig.say("2 s later: B still master, A backup");
+            rig.say(&format!(
+                "{:.0} ms (2 x A's Master_Down_Interval + 1 interval) later: B still master, A backup",
+                no_preempt_watch.as_secs_f64() * 1e3
+            ));
             out.note = "A stayed backup".into();
         }
         Scenario::FlappingLink => {

@@ -146,8 +146,21 @@ fn run(lab: &Lab, mode: Mode) -> Run {
                     records.extend(batch.iter().map(|r| (*r, now)));
                 }
                 done_rx.recv_timeout(Duration::from_secs(20)).unwrap();
+                // The ping left before `done`: wait for it (bounded), not a fixed time.
                 let mut buf = [0u8; 64];
-                let udp_ok = matches!(udp.recv(&mut buf), Ok(4) if &buf[..4] == b"ping");
+                let deadline = Instant::now() + Duration::from_secs(5);
+                let udp_ok = loop {
+                    match udp.recv(&mut buf) {
+                        Ok(n) => break n == 4 && &buf[..4] == b"ping",
+                        Err(e)
+                            if e.kind() == std::io::ErrorKind::WouldBlock
+                                && Instant::now() < deadline =>
+                        {
+                            tokio::time::sleep(Duration::from_millis(1)).await;
+                        }
+                        Err(_) => break false,
+                    }
+                };
                 Run {
                     mode,
                     attach,
@@ -167,7 +180,6 @@ fn run(lab: &Lab, mode: Mode) -> Run {
             }
             let udp = UdpSocket::bind("10.1.1.20:0").unwrap();
             udp.send_to(b"ping", "10.1.1.10:5555").unwrap();
-            std::thread::sleep(Duration::from_millis(100));
             done_tx.send(()).unwrap();
         });
         receiver.join().unwrap()

@@ -68,7 +68,8 @@ fn vip_follows_the_master(recipe: Recipe) {
         Duration::from_millis(200),
     )
     .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    // A served baseline before the move: A has answered the client.
+    probe.wait_replies(200, Duration::from_secs(5)).unwrap();
     let moved = move_vip(&lab, &watch, Node::A, Node::B, BOUND).unwrap();
     // The probe must outlive convergence for the post-switch checks to mean something.
     let report = probe.wait().unwrap();

@@ -39,6 +39,14 @@ fn advert(src: u8, priority: u8, interval_cs: u16, rx: Instant) -> Input {
     })
 }
 
+fn hook(state: State, from: State, reason: Reason) -> Action {
+    Action::RunHook {
+        state,
+        from,
+        reason,
+    }
+}
+
 fn reason(actions: &[Action]) -> Option<Reason> {
     actions.iter().find_map(|a| match a {
         Action::Transition(t) => Some(t.reason.clone()),
@@ -136,7 +144,10 @@ fn startup_non_owner_goes_backup_and_arms_master_down_timer() {
     assert_eq!(r.state(), State::Backup);
     assert_eq!(reason(&actions), Some(Reason::Startup));
     assert_eq!(actions.len(), 2);
-    assert_eq!(actions[1], Action::RunHook(State::Backup));
+    assert_eq!(
+        actions[1],
+        hook(State::Backup, State::Initialize, Reason::Startup)
+    );
     assert_eq!(r.next_deadline(), Some(Instant::from_nanos(4_609_375_000)));
     // A second Startup is a no-op.
     assert!(r.handle(ms(1_001), Input::Startup).is_empty());
@@ -158,7 +169,7 @@ fn startup_owner_goes_master_at_once() {
                 interval_cs: 100
             },
             Action::Announce,
-            Action::RunHook(State::Master),
+            hook(State::Master, State::Initialize, Reason::Owner),
         ]
     );
     assert_eq!(r.next_deadline(), Some(ms(1_000)));
@@ -375,7 +386,10 @@ fn shutdown_from_backup_goes_initialize_silently() {
     let mut r = backup(cfg(100));
     let actions = r.handle(ms(10), Input::Shutdown);
     assert_eq!(reason(&actions), Some(Reason::Shutdown));
-    assert_eq!(actions[1..], [Action::RunHook(State::Initialize)]);
+    assert_eq!(
+        actions[1..],
+        [hook(State::Initialize, State::Backup, Reason::Shutdown)]
+    );
     assert_eq!(r.next_deadline(), None);
     assert!(
         r.handle(ms(20), advert(9, 50, 100, ms(20))).is_empty(),
@@ -416,7 +430,7 @@ fn master_steps_down_for_higher_priority_and_adopts_interval() {
         [
             Action::RemoveRoutes,
             Action::RemoveVips,
-            Action::RunHook(State::Backup)
+            hook(State::Backup, State::Master, Reason::HigherPriorityAdvert)
         ]
     );
     // 3 * 2 s + 156/256 * 2 s = 7.21875 s after the advert.
@@ -488,7 +502,7 @@ fn master_shutdown_sends_priority_zero() {
             },
             Action::RemoveRoutes,
             Action::RemoveVips,
-            Action::RunHook(State::Initialize),
+            hook(State::Initialize, State::Master, Reason::Shutdown),
         ]
     );
     assert_eq!(r.next_deadline(), None);
@@ -700,7 +714,13 @@ fn tracked_fault_moves_master_to_fault_with_goodbye() {
             },
             Action::RemoveRoutes,
             Action::RemoveVips,
-            Action::RunHook(State::Fault),
+            hook(
+                State::Fault,
+                State::Master,
+                Reason::TrackFailed {
+                    object: "chk_bird".into()
+                }
+            ),
         ]
     );
     assert_eq!(r.next_deadline(), None);

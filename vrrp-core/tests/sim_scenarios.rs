@@ -233,7 +233,7 @@ fn trace_is_readable() {
         "{text}"
     );
     assert!(
-        lines[7].contains("Backup -> Master (PriorityZeroReceived) prio 100")
+        lines[7].contains("backup -> master (priority_zero_received) prio 100")
             && lines[7].contains("5.614375s"),
         "{text}"
     );

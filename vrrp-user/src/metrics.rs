@@ -166,6 +166,48 @@ pub fn render(s: &StatusSnapshot) -> String {
     );
     family(
         &mut out,
+        "vrrpd_advert_send_errors_total",
+        "Adverts that could not be sent to any destination.",
+        "counter",
+        per_instance(&|i| Some(i.send_errors.to_string())),
+    );
+    family(
+        &mut out,
+        "vrrpd_adverts_ignored_total",
+        "Received adverts the state machine dropped (VRID, version, own, interval or address mismatch).",
+        "counter",
+        per_instance(&|i| Some(i.adverts_ignored.to_string())),
+    );
+    family(
+        &mut out,
+        "vrrpd_kernel_work_dropped_total",
+        "Kernel changes dropped on a full per-instance queue (the instance then resyncs).",
+        "counter",
+        per_instance(&|i| Some(i.kernel_dropped.to_string())),
+    );
+    family(
+        &mut out,
+        "vrrpd_hooks_total",
+        "Hook runs by outcome: ok, failed, timed_out, or dropped on a full queue.",
+        "counter",
+        s.instances.iter().flat_map(|i| {
+            let h = i.hooks;
+            [
+                ("ok", h.ok),
+                ("failed", h.failed),
+                ("timed_out", h.timed_out),
+                ("dropped", h.dropped),
+            ]
+            .map(|(outcome, n)| {
+                (
+                    labels(&[("instance", &i.name), ("outcome", outcome)]),
+                    n.to_string(),
+                )
+            })
+        }),
+    );
+    family(
+        &mut out,
         "vrrpd_transitions_total",
         "State changes by target state and reason.",
         "counter",

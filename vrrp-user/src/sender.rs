@@ -48,9 +48,36 @@ pub enum SendError {
     Send { dst: Ipv4Addr, err: io::Error },
 }
 
+/// Where the controller's adverts go: the raw socket in the daemon, a recorder in the
+/// controller's conformance tests.
+pub trait AdvertSink {
+    /// Sends `advert` to every destination; how many copies left.
+    fn send(&mut self, advert: &Advert) -> Result<usize, SendError>;
+}
+
+/// Opens a sink for an instance's send-side settings (the daemon opens a [`Sender`]).
+pub trait OpenSink {
+    fn open(&mut self, config: &SenderConfig) -> Result<Box<dyn AdvertSink>, SendError>;
+}
+
+/// Opens real raw sockets.
+pub struct RawSockets;
+
+impl OpenSink for RawSockets {
+    fn open(&mut self, config: &SenderConfig) -> Result<Box<dyn AdvertSink>, SendError> {
+        Ok(Box::new(Sender::new(config.clone())?))
+    }
+}
+
 pub struct Sender {
     fd: OwnedFd,
     config: SenderConfig,
+}
+
+impl AdvertSink for Sender {
+    fn send(&mut self, advert: &Advert) -> Result<usize, SendError> {
+        Sender::send(self, advert)
+    }
 }
 
 impl Sender {

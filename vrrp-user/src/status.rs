@@ -47,35 +47,8 @@ pub struct DaemonInfo {
     pub uptime_s: u64,
 }
 
-/// An instance's state, as shown to users.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum State {
-    Initialize,
-    Backup,
-    Master,
-    Fault,
-}
-
-impl State {
-    /// Every state, in the order metrics list them.
-    pub const ALL: [State; 4] = [
-        State::Initialize,
-        State::Backup,
-        State::Master,
-        State::Fault,
-    ];
-
-    /// The lowercase name used in JSON and metric labels.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Initialize => "initialize",
-            State::Backup => "backup",
-            State::Master => "master",
-            State::Fault => "fault",
-        }
-    }
-}
+/// An instance's state: the core's own type (serialized lowercase).
+pub use vrrp_core::router::State;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InstanceStatus {
@@ -103,6 +76,39 @@ pub struct InstanceStatus {
     /// Jitter of the master's adverts, from kernel receive timestamps.
     #[serde(default)]
     pub jitter: Option<JitterStats>,
+    /// Adverts that could not be sent (every destination failed).
+    #[serde(default)]
+    pub send_errors: u64,
+    /// Received adverts the state machine dropped (wrong VRID or version, our own,
+    /// interval or address-list mismatch).
+    #[serde(default)]
+    pub adverts_ignored: u64,
+    /// Kernel changes (VIPs, routes, GARP) dropped on a full queue, then resynced.
+    #[serde(default)]
+    pub kernel_dropped: u64,
+    #[serde(default)]
+    pub hooks: HookCounts,
+}
+
+/// How an instance's hooks went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct HookCounts {
+    pub ok: u64,
+    pub failed: u64,
+    pub timed_out: u64,
+    /// Not run: the instance's hook queue was full.
+    pub dropped: u64,
+}
+
+impl HookCounts {
+    /// Counts one finished run.
+    pub fn record(&mut self, exit: &crate::hooks::ExitKind) {
+        match exit {
+            e if e.success() => self.ok += 1,
+            crate::hooks::ExitKind::TimedOut => self.timed_out += 1,
+            _ => self.failed += 1,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -2,11 +2,15 @@
 //! or put it in FAULT. (Interfaces are tracked from netlink elsewhere.)
 //!
 //! Each tracker is a task that sends a [`TrackEvent`] when, and only when,
-//! its effect changes; the first known result is always sent. Weights
-//! follow keepalived's sign convention, as the core's `TrackWeight` does:
-//! a positive delta is added while the object is up, a negative one while
-//! it is down, and [`TrackWeight::Fault`] means "down puts the instance in
-//! FAULT".
+//! its effect changes; the first known result is always sent. Weights are
+//! the core's [`TrackWeight`] (keepalived's sign convention): a positive
+//! delta is added while the object is up, a negative one while it is down,
+//! and [`TrackWeight::Fault`] means "down puts the instance in FAULT".
+//!
+//! Clamping, at two levels: a single tracker's delta lies in
+//! ±[`MAX_DELTA`] (configuration rejects weights outside it, [`weight`]
+//! clamps to it, and [`file_effect`] clamps value × weight to it once);
+//! the core then clamps the summed priority to 1..=254.
 //!
 //! * Script: run every `interval` (killed at `timeout`). Exit status 0 is a
 //!   success; anything else, a timeout or a failure to start is a failure.
@@ -28,26 +32,18 @@ use tokio::time::MissedTickBehavior;
 
 use crate::hooks::exec::{self, ExecSpec, ExitKind, RunAs};
 
+pub use vrrp_core::router::TrackWeight;
+
 /// Largest priority change one tracker makes; more could not matter, as
-/// priorities run 1..=254.
+/// priorities run 1..=254. Configuration accepts weights in ±`MAX_DELTA`.
 pub const MAX_DELTA: i16 = 254;
 
-/// How a tracked object acts on the priority.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TrackWeight {
-    /// Added while up if positive, while down if negative.
-    Delta(i16),
-    /// Down means FAULT.
-    Fault,
-}
-
-impl TrackWeight {
-    /// The configured weight: 0 means FAULT.
-    pub fn from_config(weight: i16) -> TrackWeight {
-        match weight {
-            0 => TrackWeight::Fault,
-            w => TrackWeight::Delta(w.clamp(-MAX_DELTA, MAX_DELTA)),
-        }
+/// The [`TrackWeight`] of a configured weight: 0 means FAULT, anything else
+/// is a delta clamped to ±[`MAX_DELTA`] (validated weights already are).
+pub fn weight(weight: i16) -> TrackWeight {
+    match weight {
+        0 => TrackWeight::Fault,
+        w => TrackWeight::Delta(w.clamp(-MAX_DELTA, MAX_DELTA)),
     }
 }
 
@@ -145,7 +141,7 @@ impl Hysteresis {
 pub fn file_effect(contents: Option<&str>, weight: i16) -> (bool, TrackWeight) {
     let value = contents.and_then(|s| s.trim().parse::<i64>().ok());
     match (value, weight) {
-        (None, w) => (false, TrackWeight::from_config(w)),
+        (None, w) => (false, self::weight(w)),
         (Some(v), 0) => (v == 0, TrackWeight::Fault),
         (Some(v), w) => {
             let max = i64::from(MAX_DELTA);
@@ -163,7 +159,7 @@ pub fn spawn_script(spec: ScriptSpec, events: mpsc::Sender<TrackEvent>) -> JoinH
 }
 
 async fn run_script(spec: ScriptSpec, events: mpsc::Sender<TrackEvent>) {
-    let weight = TrackWeight::from_config(spec.weight);
+    let weight = weight(spec.weight);
     let mut state = Hysteresis::new(spec.rise, spec.fall);
     let exec = ExecSpec {
         argv: spec.command.clone(),

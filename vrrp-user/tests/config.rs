@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use vrrp_user::config::{
-    self, Config, Datapath, Scope, Transport, Version, diff_instances, load, parse,
+    self, Config, Datapath, ReloadClass, Scope, Transport, Version, load, parse,
 };
 
 fn example(name: &str) -> PathBuf {
@@ -1007,9 +1007,9 @@ vip = [{ address = "10.1.255.1/32", dev = "lo", scope = "global" }]
 "#);
     assert_eq!(a.instances[0], b.instances[0]);
     assert_eq!(a.instances[0].fingerprint(), b.instances[0].fingerprint());
-    let d = diff_instances(&a, &b);
-    assert_eq!(d.unchanged.len(), 1);
-    assert!(d.added.is_empty() && d.removed.is_empty() && d.changed.is_empty());
+    let d = config::diff(&a, &b);
+    assert_eq!(d.change("vi1").unwrap().class, ReloadClass::Unchanged);
+    assert!(d.added.is_empty() && d.removed.is_empty());
 }
 
 #[test]
@@ -1021,18 +1021,70 @@ fn diff_sorts_instances_into_added_removed_changed_unchanged() {
         .replace("10.1.255.1/32", "10.1.255.3/32");
     // New: vi1 unchanged, vi2 removed, vi3 added; then vi1 changed priority.
     let new = ok(&format!("{}\n{third}", instance_with("")));
-    let d = diff_instances(&old, &new);
-    let names = |v: &[&config::Instance]| v.iter().map(|i| i.name.clone()).collect::<Vec<_>>();
-    assert_eq!(names(&d.unchanged), vec!["vi1"]);
-    assert_eq!(names(&d.removed), vec!["vi2"]);
-    assert_eq!(names(&d.added), vec!["vi3"]);
-    assert!(d.changed.is_empty());
+    let d = config::diff(&old, &new);
+    assert_eq!(d.kept, [("vi1".to_string(), unchanged())]);
+    assert_eq!(d.removed, ["vi2"]);
+    assert_eq!(d.added, ["vi3"]);
 
     let changed = ok(&two_instances().replacen("priority = 100", "priority = 90", 1));
-    let d = diff_instances(&old, &changed);
-    assert_eq!(d.changed.len(), 1);
-    assert_eq!(d.changed[0].0.priority, 100);
-    assert_eq!(d.changed[0].1.priority, 90);
-    assert_ne!(d.changed[0].0.fingerprint(), d.changed[0].1.fingerprint());
-    assert_eq!(names(&d.unchanged), vec!["vi2"]);
+    let d = config::diff(&old, &changed);
+    let c = d.change("vi1").unwrap();
+    assert_eq!(
+        (c.class, c.keys.as_slice()),
+        (ReloadClass::Core, &["priority"][..])
+    );
+    assert_ne!(
+        old.instances[0].fingerprint(),
+        changed.instances[0].fingerprint()
+    );
+    assert_eq!(d.change("vi2"), Some(&unchanged()));
+}
+
+fn unchanged() -> config::InstanceChange {
+    config::InstanceChange {
+        class: ReloadClass::Unchanged,
+        keys: Vec::new(),
+    }
+}
+
+/// Every reload class, from an edit of one key of the reference instance.
+#[test]
+fn reload_classes_by_key() {
+    let base = ok(&instance_with(""));
+    let of = |text: &str| {
+        let new = ok(text);
+        let c = config::classify(&base.instances[0], &new.instances[0]);
+        (c.class, c.keys)
+    };
+    let class = |edit: &str| of(&instance_with(edit));
+    use ReloadClass::*;
+    assert_eq!(class("ttl = 64"), (Value, vec!["ttl"]));
+    assert_eq!(class("vip_lease_s = 30"), (Value, vec!["vip_lease_s"]));
+    assert_eq!(
+        class("hooks.on_master = [\"/bin/true\"]"),
+        (Value, vec!["hooks"])
+    );
+    assert_eq!(
+        class("preempt_delay_ms = 500"),
+        (Core, vec!["preempt_delay_ms"])
+    );
+    assert_eq!(class("accept_mode = false"), (Core, vec!["accept_mode"]));
+    assert_eq!(
+        class("preempt = false\nttl = 64").0,
+        Core,
+        "the strongest class wins"
+    );
+    let text = instance_with("");
+    assert_eq!(
+        of(&text.replace("10.1.255.1/32", "10.1.255.7/32")),
+        (Addresses, vec!["vip"])
+    );
+    assert_eq!(
+        of(&text.replace("vrid = 51", "vrid = 52")),
+        (Restart, vec!["vrid"])
+    );
+    assert_eq!(
+        of(&text.replace("address = \"10.1.2.10\"", "address = \"10.1.2.11\"")),
+        (Restart, vec!["mode/unicast_src/peer.address"])
+    );
 }

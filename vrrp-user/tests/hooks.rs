@@ -56,7 +56,7 @@ async fn environment_and_output_reach_the_hook() {
         "MASTER",
         r#"echo "$VRRPD_INSTANCE|$VRRPD_VRID|$VRRPD_STATE|$VRRPD_PREV_STATE|$VRRPD_REASON"; echo oops >&2; exit 3"#,
         LONG,
-    ));
+    )).unwrap();
     let o = next(&mut rx).await;
     assert_eq!(o.exit, ExitKind::Exited(3));
     assert_eq!(
@@ -73,7 +73,9 @@ async fn environment_and_output_reach_the_hook() {
 async fn spawn_returns_at_once() {
     let (runner, mut rx) = HookRunner::new(None);
     let start = Instant::now();
-    runner.spawn(req("vi_1", "MASTER", "sleep 1", LONG));
+    runner
+        .spawn(req("vi_1", "MASTER", "sleep 1", LONG))
+        .unwrap();
     assert!(
         start.elapsed() < Duration::from_millis(500),
         "spawn blocked for {:?}",
@@ -91,15 +93,21 @@ async fn one_instance_runs_in_order_and_instances_in_parallel() {
     let log = log.display();
     let (runner, mut rx) = HookRunner::new(None);
     // The slow master hook must still finish before the backup hook starts.
-    runner.spawn(req(
-        "a",
-        "MASTER",
-        &format!("sleep 1.5; echo master >> {log}"),
-        LONG,
-    ));
-    runner.spawn(req("a", "BACKUP", &format!("echo backup >> {log}"), LONG));
-    runner.spawn(req("a", "FAULT", &format!("echo fault >> {log}"), LONG));
-    runner.spawn(req("b", "MASTER", "true", LONG));
+    runner
+        .spawn(req(
+            "a",
+            "MASTER",
+            &format!("sleep 1.5; echo master >> {log}"),
+            LONG,
+        ))
+        .unwrap();
+    runner
+        .spawn(req("a", "BACKUP", &format!("echo backup >> {log}"), LONG))
+        .unwrap();
+    runner
+        .spawn(req("a", "FAULT", &format!("echo fault >> {log}"), LONG))
+        .unwrap();
+    runner.spawn(req("b", "MASTER", "true", LONG)).unwrap();
 
     let first = next(&mut rx).await;
     assert_eq!(first.request.instance, "b", "b waited behind a's slow hook");
@@ -125,7 +133,9 @@ async fn timeout_kills_the_whole_process_group() {
     let (runner, mut rx) = HookRunner::new(None);
     // A forked child in the background and a hung foreground command.
     let line = format!("sleep 60 & echo $! > {}; sleep 60", pidfile.display());
-    runner.spawn(req("vi_1", "MASTER", &line, Duration::from_millis(500)));
+    runner
+        .spawn(req("vi_1", "MASTER", &line, Duration::from_millis(500)))
+        .unwrap();
     let o = next(&mut rx).await;
     assert_eq!(o.exit, ExitKind::TimedOut);
     assert!(o.timed_out());
@@ -145,12 +155,14 @@ async fn timeout_kills_the_whole_process_group() {
 #[tokio::test]
 async fn output_is_truncated() {
     let (runner, mut rx) = HookRunner::new(None);
-    runner.spawn(req(
-        "vi_1",
-        "MASTER",
-        "head -c 10000 /dev/zero | tr '\\0' x",
-        LONG,
-    ));
+    runner
+        .spawn(req(
+            "vi_1",
+            "MASTER",
+            "head -c 10000 /dev/zero | tr '\\0' x",
+            LONG,
+        ))
+        .unwrap();
     let o = next(&mut rx).await;
     assert_eq!(o.exit, ExitKind::Exited(0));
     assert_eq!(o.stdout.text.len(), vrrp_user::hooks::exec::OUTPUT_LIMIT);
@@ -165,7 +177,9 @@ async fn output_is_truncated() {
 #[tokio::test]
 async fn a_background_child_keeping_stdout_does_not_delay_the_result() {
     let (runner, mut rx) = HookRunner::new(None);
-    runner.spawn(req("vi_1", "MASTER", "sleep 3 & echo started", LONG));
+    runner
+        .spawn(req("vi_1", "MASTER", "sleep 3 & echo started", LONG))
+        .unwrap();
     let start = Instant::now();
     let o = next(&mut rx).await;
     assert_eq!(o.exit, ExitKind::Exited(0));
@@ -182,7 +196,7 @@ async fn a_missing_program_is_reported() {
     let (runner, mut rx) = HookRunner::new(None);
     let mut r = req("vi_1", "MASTER", "", LONG);
     r.command = vec!["/nonexistent/vrrpd-hook".into()];
-    runner.spawn(r);
+    runner.spawn(r).unwrap();
     let o = next(&mut rx).await;
     assert!(
         matches!(&o.exit, ExitKind::SpawnFailed(e) if e.contains("No such file")),
@@ -216,12 +230,14 @@ async fn runs_as_the_configured_user() {
     }
     let nobody = RunAs::lookup("nobody").unwrap();
     let (runner, mut rx) = HookRunner::new(Some(nobody.clone()));
-    runner.spawn(req(
-        "vi_1",
-        "MASTER",
-        "echo $(id -u) $(id -g) $(id -G)",
-        LONG,
-    ));
+    runner
+        .spawn(req(
+            "vi_1",
+            "MASTER",
+            "echo $(id -u) $(id -g) $(id -G)",
+            LONG,
+        ))
+        .unwrap();
     let o = next(&mut rx).await;
     assert_eq!(o.exit, ExitKind::Exited(0), "{}", o.stderr);
     let mut want = format!("{} {}", nobody.uid, nobody.gid);

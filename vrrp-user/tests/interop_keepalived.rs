@@ -69,6 +69,7 @@ use std::{
 use vrrp_tests::{
     lab::RoutedPair,
     netns::{Netns, require_root_and_netns},
+    timing::{self, Version},
     tmp::TempDir,
 };
 
@@ -113,9 +114,18 @@ impl Proto {
         }
     }
 
-    /// RFC 9568 §6.1: 3 x interval + (256 - priority) x interval / 256.
+    fn core_version(&self) -> Version {
+        if self.version == 2 {
+            Version::V2
+        } else {
+            Version::V3
+        }
+    }
+
+    /// Master_Down_Interval of a backup of `priority` (RFC 9568 §6.1; RFC 3768 §6.1),
+    /// from vrrp-core.
     fn master_down(&self, priority: u8) -> Duration {
-        3 * self.interval + self.interval * (256 - u32::from(priority)) / 256
+        timing::master_down_interval(self.core_version(), priority, self.interval)
     }
 
     /// keepalived's `advert_int` is in seconds; v3 takes fractions.
@@ -128,9 +138,12 @@ impl Proto {
         2 * self.interval
     }
 
-    /// How long the expected master must stay the only holder between events.
+    /// How long the expected master must stay the only holder between events: the
+    /// backup's (priority [`LOW`]) watch window, two of its Master_Down_Intervals and
+    /// an interval, since a backup that did not hear the master would take over
+    /// within one. Never less than the second it used to be.
     fn steady(&self) -> Duration {
-        (2 * self.interval).max(Duration::from_secs(1))
+        timing::backup_watch(self.core_version(), LOW, self.interval).max(Duration::from_secs(1))
     }
 }
 

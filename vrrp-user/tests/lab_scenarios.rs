@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use vrrp_tests::{
     lab::{Recipe, require_tools},
-    scenario::{Outcome, Scenario, Settings, run},
+    scenario::{Outcome, PRIO_B, Scenario, Settings, VERSION, run},
+    timing::master_down_interval,
 };
 
 fn settings() -> Settings {
@@ -41,7 +42,15 @@ fn check(scenario: Scenario) -> Outcome {
 #[test]
 fn graceful_stop() {
     let out = check(Scenario::GracefulStop);
-    // Priority 0: B waits Skew_Time, not Master_Down_Interval.
+    // Priority 0: B waits Skew_Time, not Master_Down_Interval. B's own figure (from
+    // the priority-0 advert to its takeover) is below the Master_Down_Interval the
+    // timer path would have taken.
+    let down = master_down_interval(VERSION, PRIO_B, settings().interval);
+    let d = out.detection.expect("B reports its detection time");
+    assert!(
+        d < down,
+        "detection {d:?} not below Master_Down_Interval {down:?}: {out}"
+    );
     assert!(
         out.vip_moved.unwrap() < Duration::from_millis(300 + 1000),
         "{out}"

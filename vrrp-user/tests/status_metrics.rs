@@ -10,8 +10,8 @@ use tokio::sync::watch;
 use vrrp_tests::tmp::TempDir;
 use vrrp_user::metrics::{self, JitterTracker};
 use vrrp_user::status::{
-    self, ClientError, DaemonInfo, InstanceStatus, JitterStats, State, StatusError, StatusSnapshot,
-    TransitionCount, TransitionInfo,
+    self, ClientError, DaemonInfo, HookCounts, InstanceStatus, JitterStats, State, StatusError,
+    StatusSnapshot, TransitionCount, TransitionInfo,
 };
 
 const NOW_MS: u64 = 1_700_000_000_000;
@@ -59,6 +59,15 @@ fn snapshot() -> StatusSnapshot {
                     max_s: 0.004,
                     samples: 40,
                 }),
+                send_errors: 2,
+                adverts_ignored: 1,
+                kernel_dropped: 0,
+                hooks: HookCounts {
+                    ok: 3,
+                    failed: 1,
+                    timed_out: 0,
+                    dropped: 0,
+                },
             },
             InstanceStatus {
                 name: "vi_2".into(),
@@ -73,6 +82,10 @@ fn snapshot() -> StatusSnapshot {
                 failover_detection_s: None,
                 transitions: vec![],
                 jitter: None,
+                send_errors: 0,
+                adverts_ignored: 0,
+                kernel_dropped: 4,
+                hooks: HookCounts::default(),
             },
         ],
         counters: BTreeMap::from([("advert".into(), 1503), ("bad_ttl".into(), 2)]),
@@ -248,6 +261,28 @@ vrrpd_adverts_sent_total{instance="vi_2"} 0
 # TYPE vrrpd_adverts_received_total counter
 vrrpd_adverts_received_total{instance="vi_1"} 3
 vrrpd_adverts_received_total{instance="vi_2"} 500
+# HELP vrrpd_advert_send_errors_total Adverts that could not be sent to any destination.
+# TYPE vrrpd_advert_send_errors_total counter
+vrrpd_advert_send_errors_total{instance="vi_1"} 2
+vrrpd_advert_send_errors_total{instance="vi_2"} 0
+# HELP vrrpd_adverts_ignored_total Received adverts the state machine dropped (VRID, version, own, interval or address mismatch).
+# TYPE vrrpd_adverts_ignored_total counter
+vrrpd_adverts_ignored_total{instance="vi_1"} 1
+vrrpd_adverts_ignored_total{instance="vi_2"} 0
+# HELP vrrpd_kernel_work_dropped_total Kernel changes dropped on a full per-instance queue (the instance then resyncs).
+# TYPE vrrpd_kernel_work_dropped_total counter
+vrrpd_kernel_work_dropped_total{instance="vi_1"} 0
+vrrpd_kernel_work_dropped_total{instance="vi_2"} 4
+# HELP vrrpd_hooks_total Hook runs by outcome: ok, failed, timed_out, or dropped on a full queue.
+# TYPE vrrpd_hooks_total counter
+vrrpd_hooks_total{instance="vi_1",outcome="ok"} 3
+vrrpd_hooks_total{instance="vi_1",outcome="failed"} 1
+vrrpd_hooks_total{instance="vi_1",outcome="timed_out"} 0
+vrrpd_hooks_total{instance="vi_1",outcome="dropped"} 0
+vrrpd_hooks_total{instance="vi_2",outcome="ok"} 0
+vrrpd_hooks_total{instance="vi_2",outcome="failed"} 0
+vrrpd_hooks_total{instance="vi_2",outcome="timed_out"} 0
+vrrpd_hooks_total{instance="vi_2",outcome="dropped"} 0
 # HELP vrrpd_transitions_total State changes by target state and reason.
 # TYPE vrrpd_transitions_total counter
 vrrpd_transitions_total{instance="vi_1",to="backup",reason="startup"} 1
@@ -363,11 +398,15 @@ async fn metrics_over_http() {
     assert!(head.contains("Allow: GET, HEAD"), "{head}");
 
     drop(server);
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(
-        tokio::net::TcpStream::connect(addr).await.is_err(),
-        "still listening"
-    );
+    // Closing is asynchronous: wait for it (bounded), not a fixed time.
+    let start = std::time::Instant::now();
+    while tokio::net::TcpStream::connect(addr).await.is_ok() {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "still listening 5 s after the server was dropped"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 #[tokio::test]

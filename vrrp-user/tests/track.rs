@@ -85,9 +85,9 @@ fn hysteresis_follows_rise_and_fall() {
 
 #[test]
 fn weights() {
-    assert_eq!(TrackWeight::from_config(0), TrackWeight::Fault);
-    assert_eq!(TrackWeight::from_config(-20), TrackWeight::Delta(-20));
-    assert_eq!(TrackWeight::from_config(i16::MAX), TrackWeight::Delta(254));
+    assert_eq!(vrrp_user::track::weight(0), TrackWeight::Fault);
+    assert_eq!(vrrp_user::track::weight(-20), TrackWeight::Delta(-20));
+    assert_eq!(vrrp_user::track::weight(i16::MAX), TrackWeight::Delta(254));
 }
 
 #[test]
@@ -242,11 +242,13 @@ async fn trackers_stop_when_the_receiver_is_gone() {
 async fn file_tracker() {
     let dir = TempDir::new("track");
     let path = dir.path().join("health");
+    // How often the tracker reads the file.
+    const POLL: Duration = Duration::from_millis(50);
     let spec = |weight| FileSpec {
         name: "health".into(),
         path: path.clone(),
         weight,
-        interval: Duration::from_millis(50),
+        interval: POLL,
     };
     write_file(&path, "0\n");
     let (tx, mut rx) = mpsc::channel(16);
@@ -254,9 +256,9 @@ async fn file_tracker() {
     assert_eq!(next(&mut rx).await, ev("health", true, TrackWeight::Fault));
     write_file(&path, "1\n");
     assert_eq!(next(&mut rx).await, ev("health", false, TrackWeight::Fault));
-    // Missing is down too: no change, no event.
+    // Missing is down too: no change, no event in ten reads of the file.
     std::fs::remove_file(&path).unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(POLL * 10).await;
     assert!(rx.try_recv().is_err(), "event without a change");
     write_file(&path, "0");
     assert_eq!(next(&mut rx).await, ev("health", true, TrackWeight::Fault));

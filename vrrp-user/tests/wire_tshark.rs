@@ -150,13 +150,13 @@ dev = "lo"
     }
 
     /// Captures VRRP on the router's link towards B: at most `count` packets or
-    /// `secs` seconds. `during` runs once tshark is capturing.
+    /// `secs` seconds. `during` runs once tshark is capturing, with the capture file.
     fn capture(
         &mut self,
         name: &str,
         count: u32,
         secs: u32,
-        during: impl FnOnce(&mut Self),
+        during: impl FnOnce(&mut Self, &Path),
     ) -> PathBuf {
         let pcap = self.dir.join(format!("{name}.pcap"));
         let log = self.dir.join(format!("{name}.tshark.log"));
@@ -187,7 +187,7 @@ dev = "lo"
             );
             std::thread::sleep(Duration::from_millis(10));
         }
-        during(self);
+        during(self, &pcap);
         let status = self
             .r
             .wait_exit(pid, Duration::from_secs(u64::from(secs) + 15))
@@ -200,6 +200,59 @@ dev = "lo"
         );
         pcap
     }
+}
+
+/// Complete packets in a capture file that is still being written (pcapng, or
+/// classic pcap): the ones tshark has flushed so far.
+fn packets_in(path: &Path) -> usize {
+    let Ok(b) = std::fs::read(path) else {
+        return 0;
+    };
+    let u32_at = |i: usize, le: bool| -> Option<u32> {
+        let a: [u8; 4] = b.get(i..i + 4)?.try_into().ok()?;
+        Some(if le {
+            u32::from_le_bytes(a)
+        } else {
+            u32::from_be_bytes(a)
+        })
+    };
+    let mut n = 0;
+    match b.get(..4) {
+        // pcapng: blocks of (type, total length, body, total length); the section
+        // header's byte-order magic gives the endianness. Packets are enhanced (6)
+        // or simple (3) packet blocks.
+        Some([0x0a, 0x0d, 0x0d, 0x0a]) => {
+            let le = u32_at(8, true) == Some(0x1a2b_3c4d);
+            let mut i = 0;
+            while let (Some(t), Some(len)) = (u32_at(i, le), u32_at(i + 4, le)) {
+                let len = len as usize;
+                if len < 12 || i + len > b.len() {
+                    break;
+                }
+                n += usize::from(t == 6 || t == 3);
+                i += len;
+            }
+        }
+        // pcap: a 24-byte header, then (16-byte header with the captured length at
+        // offset 8, data) per packet.
+        Some(m)
+            if matches!(m, [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1])
+                || matches!(m, [0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0x3c, 0x4d]) =>
+        {
+            let le = m[0] != 0xa1;
+            let mut i = 24;
+            while let Some(caplen) = u32_at(i + 8, le) {
+                let end = i + 16 + caplen as usize;
+                if end > b.len() {
+                    break;
+                }
+                n += 1;
+                i = end;
+            }
+        }
+        _ => {}
+    }
+    n
 }
 
 /// Fails (never skips) when tshark is missing.
@@ -284,9 +337,22 @@ fn mean_spacing(adverts: &[Advert]) -> f64 {
 
 /// SIGTERM to A during a capture: the last advert has priority 0.
 fn priority_zero_on_sigterm(w: &mut Wire, version: u8, interval_ms: u64, interval: u32) {
-    let pcap = w.capture("stop", 1000, 3, |w| {
-        // Let a few normal adverts through first.
-        std::thread::sleep(Duration::from_millis((interval_ms * 3 / 2).max(300)));
+    // Room for an advert to be captured and flushed, the stop and its priority-0
+    // advert, at any interval.
+    let secs = (interval_ms * 5).div_ceil(1000).max(3) as u32;
+    let pcap = w.capture("stop", 1000, secs, |w, pcap| {
+        // Normal adverts through first: one is in the capture file (the filter lets
+        // only VRRP in, and only A advertises), not a fixed time.
+        let limit = Duration::from_millis(interval_ms * 3) + Duration::from_secs(5);
+        let start = Instant::now();
+        while packets_in(pcap) == 0 {
+            assert!(
+                start.elapsed() < limit,
+                "no advert captured within {limit:?}:\n{}",
+                w.log()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let pid = w.pid.take().unwrap();
         w.a.signal(pid, libc::SIGTERM).unwrap();
         let status = w.a.wait_exit(pid, Duration::from_secs(10)).unwrap();
@@ -313,7 +379,7 @@ fn v3_adverts_decoded_by_tshark() {
     let tmp = TempDir::new("wire3");
     let mut w = Wire::new(tmp.path(), 3, 100);
     w.wait_master();
-    let pcap = w.capture("steady", 10, 5, |_| {});
+    let pcap = w.capture("steady", 10, 5, |_, _| {});
     let adverts = decode(&pcap, false);
     assert_eq!(adverts.len(), 10, "{adverts:?}");
     for a in &adverts {
@@ -338,7 +404,7 @@ fn v2_adverts_decoded_by_tshark() {
     let tmp = TempDir::new("wire2");
     let mut w = Wire::new(tmp.path(), 2, 1000);
     w.wait_master();
-    let pcap = w.capture("steady", 3, 6, |_| {});
+    let pcap = w.capture("steady", 3, 6, |_, _| {});
     let adverts = decode(&pcap, false);
     assert_eq!(adverts.len(), 3, "{adverts:?}");
     for a in &adverts {

@@ -8,10 +8,11 @@
 //! Detection is measured from outside, identically for both systems: a packet socket
 //! in the switch namespace timestamps every advert, and detection = (first advert of
 //! the new master) - (last advert of the old master). The RFC floor for a backup of
-//! priority 100 is 3 x interval + skew after kill -9, and skew after a priority-0
-//! advert, with skew = (256 - 100) x interval / 256 (keepalived v3 uses the same
-//! formula). vrrpd's own figure (kernel receive time of the last advert to its state
-//! change, `last_transition.detection_s` in the status JSON) is reported beside it.
+//! priority 100 is Master_Down_Interval (3 x interval + skew) after kill -9, and
+//! Skew_Time after a priority-0 advert, both computed by vrrp-core (keepalived v3
+//! uses the same formula). vrrpd's own figure (kernel receive time of the last
+//! advert to its state change, `last_transition.detection_s` in the status JSON) is
+//! reported beside it.
 //!
 //! vrrpd and keepalived each have their own pair, both running throughout; trials
 //! alternate between them (ours, keepalived, keepalived, ours, ...).
@@ -19,6 +20,8 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+
+use crate::timing::{self, Version};
 
 use super::{
     Opts, Rng,
@@ -34,17 +37,27 @@ pub const PRIORITY: u8 = 100;
 /// The systems compared.
 pub const SYSTEMS: [System; 2] = [System::VrrpdXdp, System::Keepalived];
 
-/// Skew_Time for the benchmark's backup, ms.
+/// Skew_Time for the benchmark's backup (VRRPv3, both systems), ms; vrrp-core's
+/// formula.
 pub fn skew_ms(interval_ms: u32) -> f64 {
-    f64::from(256 - u32::from(PRIORITY)) * f64::from(interval_ms) / 256.0
+    let d = timing::skew_time(Version::V3, PRIORITY, interval_of(interval_ms));
+    d.as_secs_f64() * 1e3
 }
 
-/// The fastest detection the RFC allows, ms.
+/// The fastest detection the RFC allows, ms: Master_Down_Interval after kill -9,
+/// Skew_Time after a priority-0 advert (vrrp-core's formulas).
 pub fn floor_ms(interval_ms: u32, stop: Stop) -> f64 {
     match stop {
-        Stop::Kill => 3.0 * f64::from(interval_ms) + skew_ms(interval_ms),
+        Stop::Kill => {
+            let d = timing::master_down_interval(Version::V3, PRIORITY, interval_of(interval_ms));
+            d.as_secs_f64() * 1e3
+        }
         Stop::Graceful => skew_ms(interval_ms),
     }
+}
+
+fn interval_of(interval_ms: u32) -> Duration {
+    Duration::from_millis(u64::from(interval_ms))
 }
 
 /// All trials of one (interval, stop, system).

@@ -8,7 +8,8 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 use clap::Parser;
 use vrrp_tests::{
     lab::{Recipe, require_tools},
-    scenario::{Outcome, Scenario, Settings, run, skew},
+    scenario::{Outcome, PRIO_B, Scenario, Settings, VERSION, run},
+    timing::{master_down_interval, skew_time},
 };
 
 #[derive(Parser)]
@@ -61,8 +62,8 @@ fn main() -> ExitCode {
          by the routing daemon; adverts every {} ms by unicast;\n  RFC floors: Skew_Time {:.1} ms \
          (graceful stop), Master_Down_Interval {:.1} ms (crash).",
         cli.interval_ms,
-        skew(100, interval).as_secs_f64() * 1e3,
-        (interval * 3 + skew(100, interval)).as_secs_f64() * 1e3
+        skew_time(VERSION, PRIO_B, interval).as_secs_f64() * 1e3,
+        master_down_interval(VERSION, PRIO_B, interval).as_secs_f64() * 1e3
     );
     let mut outcomes = Vec::new();
     let mut failures = 0;

@@ -11,10 +11,10 @@ use std::{
     net::{Ipv4Addr, SocketAddr, UdpSocket},
     sync::{
         Arc,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     thread::JoinHandle,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use anyhow::{Context, Result, bail};
@@ -132,9 +132,38 @@ pub struct ProbeHandle {
     sender: JoinHandle<Result<Result<Vec<u64>>>>,
     receiver: JoinHandle<Result<Vec<(u64, Node, u64)>>>,
     interval: Duration,
+    /// Replies received so far, live.
+    replies: Arc<AtomicUsize>,
 }
 
 impl ProbeHandle {
+    /// Replies received so far (from any node).
+    pub fn replies(&self) -> usize {
+        self.replies.load(Ordering::Relaxed)
+    }
+
+    /// Waits until the probe has been answered `n` times, so a fault injected next
+    /// has a served baseline before it. Fails after `limit`, or if the probe ended.
+    pub fn wait_replies(&self, n: usize, limit: Duration) -> Result<()> {
+        let start = Instant::now();
+        while self.replies() < n {
+            if self.sender.is_finished() || self.receiver.is_finished() {
+                bail!(
+                    "probe ended with {} replies, fewer than {n}",
+                    self.replies()
+                );
+            }
+            if start.elapsed() > limit {
+                bail!(
+                    "probe answered {} times in {limit:?}, not {n}",
+                    self.replies()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Ok(())
+    }
+
     pub fn wait(self) -> Result<ProbeReport> {
         let sent = self
             .sender
@@ -180,6 +209,8 @@ pub fn start_probe(
     let recv_sock = sock.try_clone()?;
     let done_ns = Arc::new(std::sync::atomic::AtomicU64::new(u64::MAX));
     let done = done_ns.clone();
+    let replies = Arc::new(AtomicUsize::new(0));
+    let counted = replies.clone();
     let receiver = std::thread::spawn(move || -> Result<Vec<(u64, Node, u64)>> {
         let mut got = Vec::with_capacity(count * 2);
         let mut buf = [0u8; 64];
@@ -190,6 +221,7 @@ pub fn start_probe(
                     let seq = u64::from_be_bytes(buf[1..9].try_into().unwrap());
                     if let Some(node) = Node::from_letter(buf[0]) {
                         got.push((seq, node, at));
+                        counted.fetch_add(1, Ordering::Relaxed);
                     }
                 }
                 Ok(_) => {}
@@ -225,6 +257,7 @@ pub fn start_probe(
         sender,
         receiver,
         interval,
+        replies,
     })
 }
 

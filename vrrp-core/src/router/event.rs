@@ -3,11 +3,14 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use super::config::Version;
+use super::config::{Config, Version};
 use crate::time::Instant;
 
-/// The states of one virtual router: RFC 9568 §6.4 plus Fault.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// The states of one virtual router: RFC 9568 §6.4 plus Fault. The one spelling of a
+/// state everywhere (logs, hooks, status, metrics) is [`State::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
 pub enum State {
     /// Not started, or shut down (§6.4.1).
     Initialize,
@@ -20,14 +23,29 @@ pub enum State {
     Fault,
 }
 
+impl State {
+    /// Every state, in the order metrics list them.
+    pub const ALL: [State; 4] = [
+        State::Initialize,
+        State::Backup,
+        State::Master,
+        State::Fault,
+    ];
+
+    /// The lowercase name used in logs, hook environments, JSON and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Initialize => "initialize",
+            State::Backup => "backup",
+            State::Master => "master",
+            State::Fault => "fault",
+        }
+    }
+}
+
 impl fmt::Display for State {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            State::Initialize => "Initialize",
-            State::Backup => "Backup",
-            State::Master => "Master",
-            State::Fault => "Fault",
-        })
+        f.write_str(self.as_str())
     }
 }
 
@@ -94,6 +112,12 @@ pub enum Input {
     Track(TrackUpdate),
     /// Reconfigure the base priority (1..=255) without a restart.
     SetPriority(u8),
+    /// Apply a reloaded configuration in place: priority, preempt, preempt delay, accept
+    /// mode, advert interval and the address list. The identity (VRID, version, primary
+    /// address) is kept from the running configuration: changing it needs a restart.
+    Reconfigure(Config),
+    /// Forget a tracked object (removed from the configuration).
+    Untrack(String),
     /// From a sync group coordinator; `member` is the index of the peer that caused it.
     SyncGroup {
         member: usize,
@@ -101,8 +125,9 @@ pub enum Input {
     },
 }
 
-/// Why a state changed; each variant names the rule that fired.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// Why a state changed; each variant names the rule that fired. Its one spelling is the
+/// snake_case [`Display`](fmt::Display) form, e.g. `master_down_timer_expired`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Reason {
     /// Initialize -> Backup on the Startup event (§6.4.1).
     Startup,
@@ -130,6 +155,26 @@ pub enum Reason {
     TrackRecovered { object: String },
     /// Forced by the sync group because of member `member`.
     SyncGroup { member: usize },
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Startup => f.write_str("startup"),
+            Reason::Owner => f.write_str("owner"),
+            Reason::MasterDownTimerExpired => f.write_str("master_down_timer_expired"),
+            Reason::PriorityZeroReceived => f.write_str("priority_zero_received"),
+            Reason::Preempted => f.write_str("preempted"),
+            Reason::HigherPriorityAdvert => f.write_str("higher_priority_advert"),
+            Reason::HigherAddressAdvert => f.write_str("higher_address_advert"),
+            Reason::Shutdown => f.write_str("shutdown"),
+            Reason::LinkDown => f.write_str("link_down"),
+            Reason::LinkUp => f.write_str("link_up"),
+            Reason::TrackFailed { object } => write!(f, "track_failed:{object}"),
+            Reason::TrackRecovered { object } => write!(f, "track_recovered:{object}"),
+            Reason::SyncGroup { member } => write!(f, "sync_group:{member}"),
+        }
+    }
 }
 
 /// A state change, with what a failover-latency metric needs.
@@ -182,10 +227,18 @@ pub enum Action {
     /// Announce the virtual-subnet routes (to the routing daemon).
     AddRoutes,
     RemoveRoutes,
+    /// A master's acceptance of packets addressed to the VIPs changed in place (accept
+    /// mode or ownership reconfigured): accept them (true) or only forward (false).
+    SetAccept(bool),
     /// Gratuitous ARP (IPv4) or unsolicited Neighbor Advertisement (IPv6) for each VIP.
     Announce,
-    /// Run the notify hooks of the state just entered.
-    RunHook(State),
+    /// Run the notify hook of the state just entered. Carries what the hook is told, so
+    /// it needs no earlier action to make sense.
+    RunHook {
+        state: State,
+        from: State,
+        reason: Reason,
+    },
     /// A received advert was dropped; for counters.
     Ignored(IgnoreReason),
 }

@@ -160,6 +160,11 @@ impl Router {
         self.master.map(|m| (m.addr, m.priority))
     }
 
+    /// The last reported state and weight of tracked object `object`.
+    pub fn tracked(&self, object: &str) -> Option<(bool, TrackWeight)> {
+        self.tracks.get(object).copied()
+    }
+
     /// Whether packets addressed to the VIPs should be accepted now (§6.4.2, §6.4.3).
     pub fn accepts_vip_traffic(&self) -> bool {
         self.state() == State::Master && (self.cfg.is_owner() || self.cfg.accept_mode)
@@ -193,8 +198,19 @@ impl Router {
             Input::Track(update) => self.on_track(now, update, &mut out),
             Input::SetPriority(p) => {
                 if p != 0 {
-                    self.cfg.priority = p;
+                    let cfg = Config {
+                        priority: p,
+                        ..self.cfg.clone()
+                    };
+                    self.on_reconfigure(now, cfg, &mut out);
+                }
+            }
+            Input::Reconfigure(cfg) => self.on_reconfigure(now, cfg, &mut out),
+            Input::Untrack(object) => {
+                if self.tracks.remove(&object).is_some() {
+                    let recovered = Reason::TrackRecovered { object };
                     self.on_priority_inputs_changed(now, &mut out);
+                    self.refresh_fault(now, recovered, &mut out);
                 }
             }
             Input::SyncGroup { member, command } => self.on_group(now, member, command, &mut out),
@@ -399,6 +415,50 @@ impl Router {
         }
     }
 
+    /// A reloaded configuration applied in place (not in the RFC, which has no
+    /// reconfiguration). Nothing here is a state change by itself: a master advertises
+    /// at once when what it advertises changed (priority, interval, addresses), so
+    /// backups learn it now rather than one interval later; a backup re-evaluates fast
+    /// preemption against the master it follows.
+    fn on_reconfigure(&mut self, now: Instant, new: Config, out: &mut Vec<Action>) {
+        if new.validate().is_err() {
+            return; // the driver validated it; an invalid one changes nothing
+        }
+        let accepted = self.accepts_vip_traffic();
+        let advertised = (self.cfg.advert_interval_cs, self.cfg.vips.clone());
+        self.cfg = Config {
+            vrid: self.cfg.vrid,
+            version: self.cfg.version,
+            primary_addr: self.cfg.primary_addr,
+            ..new
+        };
+        if self.master.is_none() {
+            // Nobody to learn the interval from yet: our own applies.
+            self.master_adver_interval_cs = self.cfg.advert_interval_cs;
+        }
+        let priority = self.priority;
+        self.on_priority_inputs_changed(now, out);
+        // A priority change already re-advertised (master) or re-evaluated (backup).
+        let priority_changed = priority != self.priority;
+        match self.phase {
+            Phase::Master { .. } => {
+                let changed = advertised.0 != self.cfg.advert_interval_cs
+                    || !same_set(&advertised.1, &self.cfg.vips);
+                if changed && !priority_changed {
+                    self.advertise(now, out);
+                }
+                let accepts = self.accepts_vip_traffic();
+                if accepts != accepted {
+                    out.push(Action::SetAccept(accepts));
+                }
+            }
+            Phase::Backup { down_at, cause } if !priority_changed => {
+                self.backup_reevaluate(now, down_at, cause)
+            }
+            _ => {}
+        }
+    }
+
     /// Tracked object changed (not in the RFC): re-evaluate Fault and priority at once.
     fn on_track(&mut self, now: Instant, update: TrackUpdate, out: &mut Vec<Action>) {
         let recovered = Reason::TrackRecovered {
@@ -530,7 +590,7 @@ impl Router {
         out.push(Action::Transition(Transition {
             from,
             to,
-            reason,
+            reason: reason.clone(),
             at: now,
             last_advert: self.last_advert,
             priority: self.priority,
@@ -558,7 +618,11 @@ impl Router {
             });
             out.push(Action::Announce);
         }
-        out.push(Action::RunHook(to));
+        out.push(Action::RunHook {
+            state: to,
+            from,
+            reason,
+        });
     }
 
     /// §6.4.3: send an ADVERTISEMENT and reset the Adver_Timer.

@@ -371,7 +371,8 @@ impl Sim {
                 Action::AddRoutes
                 | Action::RemoveRoutes
                 | Action::Announce
-                | Action::RunHook(_)
+                | Action::SetAccept(_)
+                | Action::RunHook { .. }
                 | Action::Ignored(_) => {}
             }
         }

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use super::ScriptEvent;
-use crate::router::{Reason, State, Transition};
+use crate::router::{State, Transition};
 use crate::time::Instant;
 
 /// One line of the record.
@@ -38,13 +38,9 @@ pub fn format_trace(entries: &[TraceEntry], adverts: bool) -> String {
     for e in entries {
         let what = match &e.event {
             TraceEvent::Script(s) => format!("* {s:?}"),
-            TraceEvent::Transition(t) => format!(
-                "{} -> {} ({}) prio {}",
-                t.from,
-                t.to,
-                reason_text(&t.reason),
-                t.priority
-            ),
+            TraceEvent::Transition(t) => {
+                format!("{} -> {} ({}) prio {}", t.from, t.to, t.reason, t.priority)
+            }
             TraceEvent::Received { from, priority } if adverts => {
                 format!("advert from r{from} prio {priority}")
             }
@@ -61,13 +57,4 @@ pub fn format_trace(entries: &[TraceEntry], adverts: bool) -> String {
         );
     }
     out
-}
-
-fn reason_text(r: &Reason) -> String {
-    match r {
-        Reason::TrackFailed { object } => format!("TrackFailed {object}"),
-        Reason::TrackRecovered { object } => format!("TrackRecovered {object}"),
-        Reason::SyncGroup { member } => format!("SyncGroup r{member}"),
-        other => format!("{other:?}"),
-    }
 }

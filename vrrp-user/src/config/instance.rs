@@ -10,18 +10,13 @@ use std::time::Duration;
 use ipnet::IpNet;
 use toml::Spanned;
 
+use super::defaults::Defaults;
 use super::error::Diagnostics;
 use super::fields::{Checker, MAX_MS, family_name};
 use super::schema::{RawInstance, RawVip};
 use super::transport::ParsedPeer;
-use super::types::{Datapath, Family, Instance, Version};
-use super::{routes, track, transport, vips};
-
-/// Values an instance inherits from `[global]`.
-pub(crate) struct Defaults {
-    pub datapath: Datapath,
-    pub route_protocol: u8,
-}
+use super::types::{Family, Instance, Version};
+use super::{hooks, routes, track, transport, vips};
 
 const DEFAULT_ADVERT_INTERVAL_MS: i64 = 1000;
 const DEFAULT_TTL: i64 = 255;
@@ -130,7 +125,7 @@ pub(crate) fn check(
     let vip_lease = vip_lease(&mut c, raw, interval_ms);
     let routes = routes::routes(&mut c, &raw.routes, defaults);
     let track = track::track(&mut c, raw, owner);
-    let hooks = track::hooks(&mut c, raw.hooks.as_ref());
+    let hooks = hooks::hooks(&mut c, raw.hooks.as_ref());
 
     Some(Instance {
         name: name?,

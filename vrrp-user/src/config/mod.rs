@@ -9,9 +9,11 @@
 //! (unicast without peers, sub-second VRRPv2, a VIP in a peer's subnet,
 //! ...) into errors; docs/configuration.md lists them.
 
+mod defaults;
 mod error;
 mod fields;
 mod hints;
+mod hooks;
 mod instance;
 mod reload;
 mod routes;
@@ -25,10 +27,13 @@ mod vips;
 use std::path::Path;
 
 pub use error::{ConfigError, ConfigErrors};
-pub use reload::{InstanceDiff, diff_instances};
+pub use reload::{
+    ConfigDiff, InstanceChange, ReloadClass, classify, diff, tracked_file, tracked_interface,
+    tracked_script,
+};
 pub use types::{
-    Config, Datapath, Family, Garp, Global, Hooks, Instance, MAX_VIPS, Peer, Route, RouteProtocol,
-    Scope, SyncGroup, Track, TrackFile, TrackInterface, TrackScript, Transport, Version, Vip,
+    Config, Datapath, Family, Garp, Global, Hooks, Instance, Peer, Route, RouteProtocol, Scope,
+    SyncGroup, Track, TrackFile, TrackInterface, TrackScript, Transport, Version, Vip,
 };
 
 /// Reads and validates the file at `path`. Errors name the file as given.

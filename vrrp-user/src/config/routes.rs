@@ -4,8 +4,8 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
+use super::defaults::Defaults;
 use super::fields::{Checker, family_name};
-use super::instance::Defaults;
 use super::schema::RawRoute;
 use super::types::{Family, Route};
 

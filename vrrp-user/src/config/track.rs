@@ -1,4 +1,4 @@
-//! Tracked interfaces, scripts and files, and the state-change hooks.
+//! Tracked interfaces, scripts and files: validation of the `track_*` tables.
 
 use std::collections::HashSet;
 use std::ops::Range;
@@ -6,14 +6,15 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::fields::{Checker, MAX_MS};
-use super::schema::{RawHooks, RawInstance};
-use super::types::{Hooks, Track, TrackFile, TrackInterface, TrackScript};
+use crate::track::MAX_DELTA;
 
-const DEFAULT_HOOK_TIMEOUT_MS: i64 = 10_000;
+use super::fields::{Checker, MAX_MS};
+use super::schema::RawInstance;
+use super::types::{Track, TrackFile, TrackInterface, TrackScript};
+
 const DEFAULT_SCRIPT_INTERVAL_MS: i64 = 1000;
-/// Largest priority change a tracker may make.
-const WEIGHT_MAX: i64 = 254;
+/// Largest priority change a tracker may make (see [`crate::track`]).
+const WEIGHT_MAX: i64 = MAX_DELTA as i64;
 
 /// A tracking weight, which cannot move the address owner's priority.
 fn weight(
@@ -169,42 +170,4 @@ pub(super) fn track(c: &mut Checker, raw: &RawInstance, owner: bool) -> Option<T
         }
     }
     ok.then_some(track)
-}
-
-/// The `[instance.hooks]` table; no table means no hooks.
-pub(super) fn hooks(c: &mut Checker, h: Option<&RawHooks>) -> Option<Hooks> {
-    let Some(h) = h else {
-        return Some(Hooks {
-            on_master: None,
-            on_backup: None,
-            on_fault: None,
-            on_stop: None,
-            timeout: Duration::from_millis(DEFAULT_HOOK_TIMEOUT_MS as u64),
-        });
-    };
-    let timeout = c.opt_int(
-        h.timeout_ms.as_ref(),
-        "hooks.timeout_ms",
-        1,
-        600_000,
-        DEFAULT_HOOK_TIMEOUT_MS,
-    );
-    let mut ok = true;
-    let mut cmd = |v: &Option<Spanned<Vec<String>>>, key: &str| {
-        let argv = c.command(v.as_ref()?, key);
-        ok &= argv.is_some();
-        argv
-    };
-    let on_master = cmd(&h.on_master, "hooks.on_master");
-    let on_backup = cmd(&h.on_backup, "hooks.on_backup");
-    let on_fault = cmd(&h.on_fault, "hooks.on_fault");
-    let on_stop = cmd(&h.on_stop, "hooks.on_stop");
-    let timeout = Duration::from_millis(timeout? as u64);
-    ok.then_some(Hooks {
-        on_master,
-        on_backup,
-        on_fault,
-        on_stop,
-        timeout,
-    })
 }

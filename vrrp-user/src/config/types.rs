@@ -71,14 +71,10 @@ pub enum Datapath {
     Socket,
 }
 
-/// VRRP protocol version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Version {
-    /// RFC 3768: IPv4 only, interval in whole seconds.
-    V2,
-    /// RFC 9568: IPv4 and IPv6, interval in centiseconds.
-    V3,
-}
+/// VRRP protocol version: the core's type, so configuration and router
+/// speak of one `Version`. `V2` is RFC 3768 (IPv4 only, interval in whole
+/// seconds); `V3` is RFC 9568 (IPv4 and IPv6, interval in centiseconds).
+pub use vrrp_core::router::Version;
 
 /// Address family of an instance (all its addresses share one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -110,7 +106,8 @@ pub struct Instance {
     pub transport: Transport,
     /// Compute the v3 checksum without the pseudo-header (some vendors do).
     pub v3_checksum_as_v2: bool,
-    /// At least one, at most [`MAX_VIPS`].
+    /// At least one, at most [`vrrp_common::MAX_ADDRS`] (the datapath's
+    /// per-advert address limit).
     pub vips: Vec<Vip>,
     /// Routes installed while master, removed otherwise.
     pub routes: Vec<Route>,
@@ -129,9 +126,6 @@ pub struct Instance {
     pub ttl: u8,
     pub garp: Garp,
 }
-
-/// The datapath's per-instance address limit.
-pub const MAX_VIPS: usize = 20;
 
 impl Instance {
     /// The family of every address in this instance.
@@ -254,8 +248,9 @@ pub struct TrackFile {
     pub weight: i16,
 }
 
-/// Commands run on state changes, with `VRRPD_INSTANCE`, `VRRPD_STATE` and
-/// `VRRPD_REASON` in the environment, killed after `timeout`.
+/// Commands run on state changes, with `VRRPD_INSTANCE`, `VRRPD_VRID`,
+/// `VRRPD_STATE`, `VRRPD_PREV_STATE` and `VRRPD_REASON` in the environment,
+/// killed after `timeout`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Hooks {
     pub on_master: Option<Vec<String>>,

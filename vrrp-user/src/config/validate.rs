@@ -8,9 +8,10 @@ use std::str::FromStr;
 
 use ipnet::IpNet;
 
+use super::defaults::Defaults;
 use super::error::Diagnostics;
 use super::fields::{Checker, reserved_protocol_name};
-use super::instance::{self, Defaults};
+use super::instance;
 use super::routes;
 use super::schema::{RawFile, RawGlobal, RawInstance, RawSyncGroup};
 use super::types::{Config, Datapath, Family, Global, RouteProtocol, SyncGroup};

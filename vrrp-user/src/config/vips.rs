@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 use toml::Spanned;
+use vrrp_common::MAX_ADDRS;
 
 use super::fields::{Checker, MAX_MS};
 use super::schema::{RawInstance, RawMode, RawVip};
 use super::transport::ParsedPeer;
-use super::types::{Family, Garp, MAX_VIPS, Scope, Vip};
+use super::types::{Family, Garp, Scope, Vip};
 
 const DEFAULT_GARP_REPEAT: i64 = 5;
 const DEFAULT_GARP_DELAY_MS: i64 = 5000;
@@ -31,11 +32,11 @@ pub(super) fn check_vips(
         );
         return None;
     }
-    if raw.vips.len() > MAX_VIPS {
+    if raw.vips.len() > MAX_ADDRS {
         c.err(
-            &raw.vips[MAX_VIPS].address.span(),
+            &raw.vips[MAX_ADDRS].address.span(),
             format!(
-                "has {} VIPs; the datapath carries at most {MAX_VIPS} per instance (split them \
+                "has {} VIPs; the datapath carries at most {MAX_ADDRS} per instance (split them \
                  over several instances)",
                 raw.vips.len()
             ),
@@ -118,7 +119,7 @@ pub(super) fn check_vips(
             label,
         });
     }
-    (out.len() == raw.vips.len() && raw.vips.len() <= MAX_VIPS).then_some(out)
+    (out.len() == raw.vips.len() && raw.vips.len() <= MAX_ADDRS).then_some(out)
 }
 
 /// A routed VIP is announced by a routing daemon from whichever node is

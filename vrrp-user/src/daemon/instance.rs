@@ -1,223 +1,79 @@
-//! One configured instance at run time: what the protocol core, the datapath and the
-//! sender need from its configuration, and its counters.
+//! One instance at run time: its resolved spec, its advert sink, what the controller
+//! remembers about its kernel state, and its counters.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::{collections::BTreeMap, time::Duration};
 
-use vrrp_common::{PeerConfig, VRID_F_ANY_SOURCE, VRID_F_MULTICAST, VRID_F_V2_CSUM_OK, VridConfig};
 use vrrp_core::{
-    packet::{Advert, ChecksumMode, V2Auth},
-    router::{self, Reason, State},
+    router::{Reason, State},
     time::Instant,
 };
 
-use crate::{
-    config::{self, Transport},
-    datapath::{PeerEntry, VridEntry, xdp::ifindex},
-    sender::{Destinations, SenderConfig},
-};
+use super::spec::InstanceSpec;
+use crate::{metrics::JitterTracker, sender::AdvertSink, status::HookCounts};
 
-/// Why an instance cannot run on this host (the file itself was valid).
-#[derive(Debug, thiserror::Error)]
-pub enum SetupError {
-    #[error("instance {instance:?}: interface {iface:?} does not exist")]
-    NoInterface { instance: String, iface: String },
-    #[error(
-        "instance {instance:?}: interface {iface:?} has no IPv4 address to send multicast adverts from"
-    )]
-    NoSourceAddress { instance: String, iface: String },
-    #[error("instance {instance:?}: IPv6 instances are not supported yet (IPv4 first)")]
-    Ipv6 { instance: String },
-    #[error("instance {instance:?}: {err}")]
-    Router {
-        instance: String,
-        err: router::ConfigError,
-    },
+pub struct Instance {
+    pub spec: InstanceSpec,
+    pub sink: Box<dyn AdvertSink>,
+    pub stats: Stats,
+    /// The state machine's state, as of its last transition.
+    pub state: State,
+    /// When the VIPs' lease was last set.
+    pub lease_set: Option<Instant>,
+    /// Jitter of the followed master's adverts, from kernel receive times.
+    pub jitter: JitterTracker,
+    pub jitter_src: Option<[u8; 4]>,
+    /// Whether the VIPs we hold accept traffic (false: blocked, accept mode off).
+    pub accept: bool,
+    /// Kernel work was dropped on a full queue: the whole kernel state for the
+    /// current state is queued again once there is room.
+    pub resync: bool,
+}
+
+impl Instance {
+    pub fn new(spec: InstanceSpec, sink: Box<dyn AdvertSink>) -> Instance {
+        Instance {
+            spec,
+            sink,
+            stats: Stats::default(),
+            state: State::Initialize,
+            lease_set: None,
+            jitter: JitterTracker::new(),
+            jitter_src: None,
+            accept: true,
+            resync: false,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.spec.cfg.name
+    }
 }
 
 /// The last state change, for status and metrics.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LastTransition {
     pub from: State,
     pub to: State,
     pub reason: Reason,
     pub at: Instant,
     /// Kernel time of the last advert from the old master to this transition.
-    pub detection: Option<std::time::Duration>,
+    pub detection: Option<Duration>,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
     pub adverts_sent: u64,
     pub adverts_received: u64,
+    /// Adverts that could not be sent (every destination failed).
     pub send_errors: u64,
+    /// Received adverts the state machine dropped (VRID, version, own, interval,
+    /// address list mismatch).
     pub ignored: u64,
+    /// Kernel changes dropped because the instance's queue was full (then resynced).
+    pub kernel_dropped: u64,
+    pub hooks: HookCounts,
     pub last: Option<LastTransition>,
     /// Detection time of the last Backup -> Master takeover.
-    pub last_failover_detection: Option<std::time::Duration>,
-    /// (to-state, reason) -> count.
-    pub transitions: std::collections::BTreeMap<(String, String), u64>,
-}
-
-/// The static parts of a running instance, derived once from its configuration.
-#[derive(Clone, Debug)]
-pub struct InstanceSpec {
-    pub cfg: config::Instance,
-    pub ifindex: u32,
-    pub primary: Ipv4Addr,
-    pub router: router::Config,
-    pub sender: SenderConfig,
-    pub datapath: VridEntry,
-}
-
-impl InstanceSpec {
-    pub fn new(cfg: &config::Instance) -> Result<InstanceSpec, SetupError> {
-        let name = cfg.name.clone();
-        if cfg.family() == config::Family::V6 {
-            return Err(SetupError::Ipv6 { instance: name });
-        }
-        let ifindex = ifindex(&cfg.interface).ok_or_else(|| SetupError::NoInterface {
-            instance: name.clone(),
-            iface: cfg.interface.clone(),
-        })?;
-        let (primary, destinations, unicast_dst, flags, peers) = match &cfg.transport {
-            Transport::Unicast { source, peers } => {
-                let IpAddr::V4(src) = source.addr() else {
-                    return Err(SetupError::Ipv6 { instance: name });
-                };
-                let mut dsts = Vec::new();
-                let mut entries = Vec::new();
-                for p in peers {
-                    if let IpAddr::V4(a) = p.address {
-                        dsts.push(a);
-                        entries.push(PeerEntry {
-                            addr: a.octets(),
-                            config: PeerConfig {
-                                ttl_min: p.ttl_min,
-                                ttl_max: p.ttl_max,
-                                _pad: [0; 2],
-                            },
-                        });
-                    }
-                }
-                (src, Destinations::Unicast(dsts), src.octets(), 0, entries)
-            }
-            Transport::Multicast => {
-                let src =
-                    first_ipv4(&cfg.interface).ok_or_else(|| SetupError::NoSourceAddress {
-                        instance: name.clone(),
-                        iface: cfg.interface.clone(),
-                    })?;
-                (
-                    src,
-                    Destinations::Multicast,
-                    [0; 4],
-                    VRID_F_MULTICAST | VRID_F_ANY_SOURCE,
-                    Vec::new(),
-                )
-            }
-        };
-        let version = match cfg.version {
-            config::Version::V2 => router::Version::V2,
-            config::Version::V3 => router::Version::V3,
-        };
-        let router = router::Config {
-            vrid: cfg.vrid,
-            version,
-            priority: cfg.priority,
-            advert_interval_cs: (cfg.advert_interval.as_millis() / 10) as u16,
-            primary_addr: IpAddr::V4(primary),
-            vips: cfg.vips.iter().map(|v| v.address.addr()).collect(),
-            preempt: cfg.preempt,
-            preempt_delay: cfg.preempt_delay,
-            accept_mode: cfg.accept_mode,
-            check_vips: true,
-        };
-        router.validate().map_err(|err| SetupError::Router {
-            instance: name.clone(),
-            err,
-        })?;
-        let checksum = if cfg.v3_checksum_as_v2 {
-            ChecksumMode::MessageOnly
-        } else {
-            ChecksumMode::PseudoHeader
-        };
-        let v2_csum = if cfg.v3_checksum_as_v2 {
-            VRID_F_V2_CSUM_OK
-        } else {
-            0
-        };
-        Ok(InstanceSpec {
-            ifindex,
-            primary,
-            sender: SenderConfig {
-                ifname: cfg.interface.clone(),
-                source: primary,
-                destinations,
-                ttl: cfg.ttl,
-                checksum,
-            },
-            datapath: VridEntry {
-                ifindex,
-                vrid: cfg.vrid,
-                config: VridConfig {
-                    unicast_dst,
-                    flags: flags | v2_csum,
-                    version: match version {
-                        router::Version::V2 => 2,
-                        router::Version::V3 => 3,
-                    },
-                    _pad: [0; 2],
-                },
-                peers,
-            },
-            router,
-            cfg: cfg.clone(),
-        })
-    }
-
-    /// The advert to send with the values the state machine asked for.
-    pub fn advert(&self, priority: u8, interval_cs: u16) -> Advert {
-        let addrs = self.router.vips.clone();
-        match self.router.version {
-            router::Version::V3 => Advert::v3(self.cfg.vrid, priority, interval_cs, addrs),
-            router::Version::V2 => Advert::v2(
-                self.cfg.vrid,
-                priority,
-                (interval_cs / 100).max(1) as u8,
-                addrs,
-                V2Auth::NONE,
-            ),
-        }
-    }
-}
-
-/// The first IPv4 address on `iface`, for multicast instances (their source).
-pub fn first_ipv4(iface: &str) -> Option<Ipv4Addr> {
-    let mut ifap: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs fills ifap; freed below.
-    if unsafe { libc::getifaddrs(&mut ifap) } != 0 {
-        return None;
-    }
-    let mut found = None;
-    let mut cur = ifap;
-    while !cur.is_null() {
-        // SAFETY: walking the list getifaddrs returned.
-        let ifa = unsafe { &*cur };
-        // SAFETY: ifa_name is a NUL-terminated string.
-        let name = unsafe { std::ffi::CStr::from_ptr(ifa.ifa_name) };
-        if name.to_bytes() == iface.as_bytes() && !ifa.ifa_addr.is_null() {
-            // SAFETY: non-null sockaddr; family checked before the cast.
-            let fam = unsafe { (*ifa.ifa_addr).sa_family };
-            if i32::from(fam) == libc::AF_INET {
-                // SAFETY: AF_INET means a sockaddr_in.
-                let sin = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
-                found = Some(Ipv4Addr::from(sin.sin_addr.s_addr.to_ne_bytes()));
-                break;
-            }
-        }
-        cur = ifa.ifa_next;
-    }
-    // SAFETY: ifap came from getifaddrs.
-    unsafe { libc::freeifaddrs(ifap) };
-    found
+    pub last_failover_detection: Option<Duration>,
+    pub transitions: BTreeMap<(State, Reason), u64>,
 }

@@ -8,16 +8,20 @@ use std::{
 };
 
 use tokio::{
-    sync::mpsc::{UnboundedSender, unbounded_channel},
+    sync::mpsc::{Sender, channel},
     task::JoinHandle,
 };
 use tracing::{info, warn};
 
-use super::ops::KernelOp;
+use super::work::KernelOp;
 use crate::{
     config,
     netlink::{self, Iface, Lease, Netlink, RouteSpec, VipSpec},
 };
+
+/// How many kernel changes of one instance may wait. A state change queues at most
+/// about five; a full queue means netlink is stuck, and the controller resyncs.
+pub const QUEUE: usize = 64;
 
 /// Starts the worker for `instance`; it ends when the sender is dropped and the queue
 /// is drained. Its handle goes to `handles` so shutdown can wait for the last ops.
@@ -26,8 +30,8 @@ pub fn spawn_worker(
     proto: u8,
     instance: String,
     handles: &Mutex<Vec<JoinHandle<()>>>,
-) -> UnboundedSender<KernelOp> {
-    let (tx, mut rx) = unbounded_channel::<KernelOp>();
+) -> Sender<KernelOp> {
+    let (tx, mut rx) = channel::<KernelOp>(QUEUE);
     let task = tokio::spawn(async move {
         while let Some(op) = rx.recv().await {
             apply(&nl, proto, &instance, op).await;
@@ -73,7 +77,7 @@ async fn apply(nl: &Netlink, proto: u8, instance: &str, op: KernelOp) {
             if !accept {
                 // Block first: no packet to a VIP may be accepted, not even briefly.
                 let addrs: Vec<_> = vips.iter().map(|v| v.address.addr()).collect();
-                match super::noaccept::block(&addrs) {
+                match super::noaccept::block(&addrs).await {
                     Ok(()) => info!(instance, "accept_mode off: traffic to the VIPs is dropped"),
                     Err(e) => warn!(instance, error = %e, "accept_mode off not enforced"),
                 }
@@ -87,9 +91,21 @@ async fn apply(nl: &Netlink, proto: u8, instance: &str, op: KernelOp) {
         }
         KernelOp::RefreshVips { vips, lease } => {
             for v in &vips {
-                if let Err(e) = nl.refresh_vip(&vip_spec(v, proto, Some(lease))).await {
-                    warn!(instance, error = %e, "VIP lease not refreshed");
+                if let Err(e) = nl.refresh_vip(&vip_spec(v, proto, lease)).await {
+                    warn!(instance, error = %e, "VIP not refreshed");
                 }
+            }
+        }
+        KernelOp::SetAccept { vips, accept } => {
+            let addrs: Vec<_> = vips.iter().map(|v| v.address.addr()).collect();
+            let done = if accept {
+                super::noaccept::unblock(&addrs).await
+            } else {
+                super::noaccept::block(&addrs).await
+            };
+            match done {
+                Ok(()) => info!(instance, accept, "accept mode changed in place"),
+                Err(e) => warn!(instance, error = %e, "accept mode not changed"),
             }
         }
         KernelOp::RemoveVips { vips, blocked } => {
@@ -102,7 +118,7 @@ async fn apply(nl: &Netlink, proto: u8, instance: &str, op: KernelOp) {
             }
             if blocked {
                 let addrs: Vec<_> = vips.iter().map(|v| v.address.addr()).collect();
-                if let Err(e) = super::noaccept::unblock(&addrs) {
+                if let Err(e) = super::noaccept::unblock(&addrs).await {
                     warn!(instance, error = %e, "VIP traffic not unblocked");
                 }
             }

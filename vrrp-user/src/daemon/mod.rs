@@ -1,17 +1,19 @@
-//! The running daemon: one tokio task owns every state machine and reacts to
-//! adverts (datapath), timers (`next_deadline`), kernel events (netlink watch),
-//! tracker changes and signals. Drivers that may block (netlink, hooks) run in
-//! their own tasks behind queues.
+//! The running daemon: one tokio task owns the [`Controller`] and feeds it adverts
+//! (datapath), timers (`next_deadline`), kernel events (netlink watch), tracker
+//! changes, hook outcomes and signals; the work it returns goes to bounded
+//! per-instance queues whose workers do what may block (netlink, nft, hooks).
 
 pub mod clock;
+pub mod controller;
+pub mod host;
 pub mod instance;
 pub mod kernel;
 mod noaccept;
-pub mod ops;
-pub mod runtime;
 mod snapshot;
+pub mod spec;
 mod timer;
 mod trackers;
+pub mod work;
 
 use std::{collections::HashMap, path::PathBuf, sync::Arc, time::Duration};
 
@@ -19,17 +21,21 @@ use anyhow::{Context, Result, anyhow, bail};
 use tokio::{
     signal::unix::{SignalKind, signal},
     sync::{mpsc, watch},
+    task::JoinHandle,
 };
 use tracing::{error, info, warn};
 
 use crate::{
-    config::{self, Config},
+    config::{self, Config, ReloadClass},
     datapath::{self, Datapath},
     hooks::{HookRequest, HookRunner, RunAs},
     netlink::{KernelEvent, Netlink, Watch},
+    sender::RawSockets,
+    status::StatusSnapshot,
 };
-use ops::{HookJob, reason_name, state_name};
-use runtime::{Runtime, Sinks};
+use controller::Controller;
+use host::{Host, SystemHost};
+use work::{HookJob, KernelOp, Work};
 
 pub struct RunOptions {
     pub config_path: PathBuf,
@@ -58,39 +64,43 @@ pub async fn run(opts: RunOptions) -> Result<()> {
         warn!(route = ?r, "removed leftover route of a previous run");
     }
     if config.instances.iter().any(|i| !i.accept_mode) {
-        noaccept::reset().context("accept_mode = false")?;
+        noaccept::reset().await.context("accept_mode = false")?;
     }
 
     let run_as = match &config.global.script_user {
         Some(u) => Some(RunAs::lookup(u).with_context(|| format!("script_user {u:?}"))?),
         None => None,
     };
-    let (hook_runner, mut hook_results) = HookRunner::new(run_as.clone());
-    let (hook_tx, mut hook_rx) = mpsc::unbounded_channel::<HookJob>();
-    let kernel_nl = nl.clone();
-    let workers: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
-    let worker_list = workers.clone();
-    let sinks = Sinks {
-        kernel: Box::new(move |name| {
-            kernel::spawn_worker(kernel_nl.clone(), proto, name.to_string(), &worker_list)
-        }),
-        hooks: hook_tx,
-    };
-    let mut rt = Runtime::new(config, sinks)?;
-    let mut dp = Datapath::start(mode, &rt.datapath_config()).context("starting the datapath")?;
+    let (hooks, mut hook_results) = HookRunner::new(run_as.clone());
+    let mut ctl = Controller::new(config, &SystemHost, &mut RawSockets)?;
+    let mut dp = Datapath::start(mode, &ctl.datapath_config()).context("starting the datapath")?;
     let (track_tx, mut track_rx) = mpsc::channel(256);
-    let mut trackers = trackers::Trackers::new(track_tx, run_as);
-    trackers.start_all(&rt.config);
+    let mut drivers = Drivers {
+        nl: nl.clone(),
+        proto,
+        kernel: HashMap::new(),
+        workers: Arc::default(),
+        hooks,
+        trackers: trackers::Trackers::new(track_tx, run_as),
+        links: HashMap::new(),
+    };
 
-    let (snap_tx, snap_rx) = watch::channel(snapshot::build(&rt, &dp, started));
+    let snapshot = |ctl: &Controller, dp: &Datapath| -> StatusSnapshot {
+        snapshot::build(
+            ctl,
+            &dp.mode().to_string(),
+            dp.counters(),
+            started.elapsed(),
+            clock::now(),
+        )
+    };
+    let (snap_tx, snap_rx) = watch::channel(snapshot(&ctl, &dp));
     let rx = snap_rx.clone();
-    let _status =
-        crate::status::serve(&rt.config.global.status_socket, move || rx.borrow().clone())
-            .await
-            .with_context(|| {
-                format!("status socket {}", rt.config.global.status_socket.display())
-            })?;
-    let _metrics = match rt.config.global.metrics_listen {
+    let status_socket = ctl.config.global.status_socket.clone();
+    let _status = crate::status::serve(&status_socket, move || rx.borrow().clone())
+        .await
+        .with_context(|| format!("status socket {}", status_socket.display()))?;
+    let _metrics = match ctl.config.global.metrics_listen {
         Some(addr) => {
             let rx = snap_rx.clone();
             Some(
@@ -107,25 +117,14 @@ pub async fn run(opts: RunOptions) -> Result<()> {
     let mut sighup = signal(SignalKind::hangup())?;
     info!(
         datapath = %dp.mode(),
-        instances = rt.instances.len(),
+        instances = ctl.instances().count(),
         config = %opts.config_path.display(),
         "vrrpd started"
     );
-    rt.start(clock::now());
-    // The watch reports changes only: an interface that is down now must count too.
-    let mut ifnames: HashMap<u32, bool> = HashMap::new();
-    let ifindexes: Vec<u32> = rt.instances.iter().map(|i| i.spec.ifindex).collect();
-    for ifindex in ifindexes {
-        match nl.link_state(ifindex).await {
-            Ok(link) => {
-                ifnames.insert(ifindex, link.is_up());
-                if !link.is_up() {
-                    rt.on_link(clock::now(), ifindex, &link.name, false);
-                }
-            }
-            Err(e) => warn!(ifindex, error = %e, "cannot read link state"),
-        }
-    }
+    let work = ctl.start(clock::now());
+    drivers.dispatch(&mut ctl, work);
+    // The watch reports changes only: the state now must count too.
+    drivers.feed_links(&mut ctl).await;
 
     let mut timer = timer::DeadlineTimer::new().context("creating the deadline timer")?;
     let mut batch = Vec::with_capacity(64);
@@ -133,72 +132,87 @@ pub async fn run(opts: RunOptions) -> Result<()> {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         timer
-            .arm(rt.next_deadline())
+            .arm(ctl.next_deadline())
             .context("arming the deadline timer")?;
-        tokio::select! {
+        let work = tokio::select! {
             biased;
             _ = sigterm.recv() => { info!("SIGTERM: leaving"); break; }
             _ = sigint.recv() => { info!("SIGINT: leaving"); break; }
             _ = sighup.recv() => {
-                reload(&opts.config_path, &mut rt, &mut dp, &mut trackers);
+                let work = reload(&opts.config_path, &mut ctl, &mut dp);
+                drivers.dispatch(&mut ctl, work);
+                drivers.prune(&ctl);
+                drivers.feed_links(&mut ctl).await;
+                Vec::new()
             }
             r = dp.recv(&mut batch) => {
                 r.context("datapath receive")?;
                 let now = clock::now();
+                let mut work = Vec::new();
                 for rec in batch.drain(..) {
-                    rt.on_record(now, &rec);
+                    work.extend(ctl.on_record(now, &rec));
                 }
+                work
             }
             r = timer.expired() => {
                 r.context("deadline timer")?;
-                rt.on_timer(clock::now());
+                ctl.on_timer(clock::now())
             }
             ev = kernel_watch.next() => match ev {
                 Some(KernelEvent::Link(link)) => {
                     let up = link.is_up();
-                    if ifnames.insert(link.ifindex, up) != Some(up) {
-                        rt.on_link(clock::now(), link.ifindex, &link.name, up);
+                    if drivers.links.insert(link.ifindex, up) != Some(up) {
+                        ctl.on_link(clock::now(), link.ifindex, &link.name, up)
+                    } else {
+                        Vec::new()
                     }
                 }
                 Some(KernelEvent::LinkRemoved { ifindex, name }) => {
-                    ifnames.insert(ifindex, false);
-                    rt.on_link(clock::now(), ifindex, &name, false);
+                    drivers.links.insert(ifindex, false);
+                    ctl.on_link(clock::now(), ifindex, &name, false)
                 }
                 Some(KernelEvent::AddrRemoved(a)) => {
-                    if let Some(name) = crate::datapath::xdp::ifname(a.ifindex) {
-                        rt.on_address_removed(&name, a.addr.addr());
+                    match crate::datapath::xdp::ifname(a.ifindex) {
+                        Some(name) => ctl.on_address_removed(&name, a.addr.addr()),
+                        None => Vec::new(),
                     }
                 }
-                Some(KernelEvent::AddrAdded(_)) => {}
-                Some(KernelEvent::Overrun) => warn!("netlink events lost (socket overrun)"),
+                Some(KernelEvent::AddrAdded(_)) => Vec::new(),
+                Some(KernelEvent::Overrun) => {
+                    warn!("netlink events lost (socket overrun): re-reading link states");
+                    drivers.feed_links(&mut ctl).await;
+                    Vec::new()
+                }
                 None => {
                     error!("netlink watch failed; re-subscribing");
                     kernel_watch = Watch::new().context("re-subscribing to kernel events")?;
+                    drivers.feed_links(&mut ctl).await;
+                    Vec::new()
                 }
             },
-            Some((instance, update)) = track_rx.recv() => rt.on_track(clock::now(), &instance, update),
-            Some(job) = hook_rx.recv() => hook_runner.spawn(hook_request(job)),
-            Some(_outcome) = hook_results.recv() => {} // logged by the runner
-            _ = tick.tick() => {
-                rt.refresh_leases(clock::now());
-                let _ = snap_tx.send(snapshot::build(&rt, &dp, started));
+            Some((instance, update)) = track_rx.recv() => ctl.on_track(clock::now(), &instance, update),
+            Some(outcome) = hook_results.recv() => {
+                ctl.hook_finished(&outcome.request.instance, &outcome.exit);
+                Vec::new()
             }
-        }
-        if rt.take_dirty() {
-            let _ = snap_tx.send(snapshot::build(&rt, &dp, started));
+            _ = tick.tick() => {
+                let work = ctl.tick(clock::now());
+                let _ = snap_tx.send(snapshot(&ctl, &dp));
+                work
+            }
+        };
+        drivers.dispatch(&mut ctl, work);
+        if ctl.take_dirty() {
+            let _ = snap_tx.send(snapshot(&ctl, &dp));
         }
     }
 
     // Leave: priority 0 so backups take over after Skew_Time, VIPs and routes out.
-    trackers.stop_all();
-    rt.shutdown(clock::now());
-    let mut stop_hooks = 0;
-    while let Ok(job) = hook_rx.try_recv() {
-        stop_hooks += 1;
-        hook_runner.spawn(hook_request(job));
-    }
-    drop(rt); // closes every kernel queue; the workers drain them and end
-    let pending: Vec<_> = std::mem::take(&mut *workers.lock().unwrap_or_else(|p| p.into_inner()));
+    let work = ctl.shutdown(clock::now());
+    let stop_hooks = work.iter().filter(|w| matches!(w, Work::Hook(_))).count();
+    drivers.dispatch(&mut ctl, work);
+    drivers.trackers.stop_all();
+    let pending = drivers.close();
     let drain = async {
         for w in pending {
             let _ = w.await;
@@ -219,13 +233,86 @@ pub async fn run(opts: RunOptions) -> Result<()> {
     Ok(())
 }
 
+/// Where the controller's work goes: a bounded kernel queue and worker per instance,
+/// the hook runner (bounded per instance too), and the trackers.
+struct Drivers {
+    nl: Arc<Netlink>,
+    proto: u8,
+    kernel: HashMap<String, mpsc::Sender<KernelOp>>,
+    workers: Arc<std::sync::Mutex<Vec<JoinHandle<()>>>>,
+    hooks: HookRunner,
+    trackers: trackers::Trackers,
+    /// Last known link state by ifindex, to pass on changes only.
+    links: HashMap<u32, bool>,
+}
+
+impl Drivers {
+    fn dispatch(&mut self, ctl: &mut Controller, work: Vec<Work>) {
+        for w in work {
+            match w {
+                Work::Kernel { instance, op } => {
+                    let tx = self.kernel.entry(instance.clone()).or_insert_with(|| {
+                        kernel::spawn_worker(
+                            self.nl.clone(),
+                            self.proto,
+                            instance.clone(),
+                            &self.workers,
+                        )
+                    });
+                    if let Err(e) = tx.try_send(op) {
+                        warn!(instance, error = %e, "kernel queue full: change dropped, resyncing");
+                        ctl.kernel_dropped(&instance);
+                    }
+                }
+                Work::Hook(job) => {
+                    let instance = job.instance.clone();
+                    if let Err(e) = self.hooks.spawn(hook_request(job)) {
+                        warn!("{e}");
+                        ctl.hook_dropped(&instance);
+                    }
+                }
+                Work::StartTrackers(name) => self.trackers.start(&ctl.config, &name),
+                Work::StopTrackers(name) => self.trackers.stop(&name),
+            }
+        }
+    }
+
+    /// Feeds the current state of every watched interface (the watch only reports
+    /// changes); the controller takes repeats as no-ops.
+    async fn feed_links(&mut self, ctl: &mut Controller) {
+        for name in ctl.watched_interfaces() {
+            match self.nl.link_state(name.as_str()).await {
+                Ok(link) => {
+                    self.links.insert(link.ifindex, link.is_up());
+                    let work = ctl.on_link(clock::now(), link.ifindex, &link.name, link.is_up());
+                    self.dispatch(ctl, work);
+                }
+                Err(e) => warn!(interface = %name, error = %e, "cannot read link state"),
+            }
+        }
+    }
+
+    /// Closes the kernel queues of instances a reload removed (their workers drain
+    /// and end).
+    fn prune(&mut self, ctl: &Controller) {
+        self.kernel
+            .retain(|name, _| ctl.config.instance(name).is_some());
+    }
+
+    /// Closes every kernel queue; the workers still to finish.
+    fn close(&mut self) -> Vec<JoinHandle<()>> {
+        self.kernel.clear();
+        std::mem::take(&mut *self.workers.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
 fn hook_request(job: HookJob) -> HookRequest {
     HookRequest {
         instance: job.instance,
         vrid: job.vrid,
-        state: state_name(job.state).to_string(),
-        prev_state: state_name(job.prev).to_string(),
-        reason: reason_name(&job.reason),
+        state: job.state.as_str().to_string(),
+        prev_state: job.prev.as_str().to_string(),
+        reason: job.reason.to_string(),
         command: job.command,
         timeout: job.timeout,
     }
@@ -253,42 +340,57 @@ fn datapath_mode(config: &Config) -> Result<datapath::Mode> {
     Ok(global)
 }
 
-/// SIGHUP: a bad file is reported and changes nothing.
-fn reload(
-    path: &std::path::Path,
-    rt: &mut Runtime,
-    dp: &mut Datapath,
-    trackers: &mut trackers::Trackers,
-) {
-    let new = match config::load(path) {
+/// SIGHUP: a bad file (or one whose instances cannot be built here) is reported and
+/// changes nothing; a good one changes only what changed, one log line per instance.
+fn reload(path: &std::path::Path, ctl: &mut Controller, dp: &mut Datapath) -> Vec<Work> {
+    let mut new = match config::load(path) {
         Ok(c) => c,
         Err(e) => {
             error!("reload rejected, running configuration kept:\n{e}");
-            return;
+            return Vec::new();
         }
     };
     if let Err(e) = datapath_mode(&new) {
         error!("reload rejected, running configuration kept: {e:#}");
-        return;
+        return Vec::new();
     }
-    if new.global != rt.config.global {
+    if new.global != ctl.config.global {
         warn!("reload: [global] changes need a restart; kept the running [global]");
     }
-    let mut new = new;
-    new.global = rt.config.global.clone();
-    match rt.reload(new, clock::now()) {
-        Ok(summary) => {
-            if let Err(e) = dp.update(&rt.datapath_config()) {
-                error!("reload: datapath tables not updated: {e}");
+    new.global = ctl.config.global.clone();
+    let (report, work) =
+        match ctl.reload(clock::now(), new, &SystemHost as &dyn Host, &mut RawSockets) {
+            Ok(r) => r,
+            Err(e) => {
+                error!("reload rejected, running configuration kept: {e:#}");
+                return Vec::new();
             }
-            trackers.restart(&rt.config, &summary.stopped, &summary.started);
-            info!(
-                unchanged = ?summary.unchanged,
-                restarted_or_removed = ?summary.stopped,
-                started = ?summary.started,
-                "configuration reloaded"
-            );
-        }
-        Err(e) => error!("reload rejected, running configuration kept: {e:#}"),
+        };
+    if let Err(e) = dp.update(&ctl.datapath_config()) {
+        error!("reload: datapath tables not updated: {e}");
     }
+    for (instance, change) in &report.kept {
+        if change.class != ReloadClass::Unchanged {
+            info!(instance, class = %change.class, keys = ?change.keys, "reload: instance changed");
+        }
+    }
+    for instance in &report.added {
+        info!(instance, class = "added", "reload: instance started");
+    }
+    for instance in &report.removed {
+        info!(instance, class = "removed", "reload: instance stopped");
+    }
+    let unchanged = report
+        .kept
+        .iter()
+        .filter(|(_, c)| c.class == ReloadClass::Unchanged)
+        .count();
+    info!(
+        unchanged,
+        changed = report.kept.len() - unchanged,
+        added = report.added.len(),
+        removed = report.removed.len(),
+        "configuration reloaded"
+    );
+    work
 }

@@ -4,13 +4,12 @@
 //! members the input hook drops. ARP is not IP and is untouched.
 //!
 //! The table is ours alone (`inet vrrpd`); it is deleted at start so a crashed run
-//! leaves no drop rule behind.
+//! leaves no drop rule behind. `nft` runs as a child process awaited by tokio, so it
+//! never stalls the event loop (every instance's timers) while it runs.
 
-use std::{
-    io::Write,
-    net::IpAddr,
-    process::{Command, Stdio},
-};
+use std::{net::IpAddr, process::Stdio};
+
+use tokio::{io::AsyncWriteExt, process::Command};
 
 const TABLE: &str = "vrrpd";
 
@@ -21,7 +20,7 @@ pub struct NftError {
     detail: String,
 }
 
-fn nft(script: &str, what: &str) -> Result<(), NftError> {
+async fn nft(script: &str, what: &str) -> Result<(), NftError> {
     let err = |detail: String| NftError {
         what: what.to_string(),
         detail,
@@ -33,13 +32,16 @@ fn nft(script: &str, what: &str) -> Result<(), NftError> {
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| err(e.to_string()))?;
-    child
-        .stdin
-        .take()
-        .expect("piped")
+    let mut stdin = child.stdin.take().expect("piped");
+    stdin
         .write_all(script.as_bytes())
+        .await
         .map_err(|e| err(e.to_string()))?;
-    let out = child.wait_with_output().map_err(|e| err(e.to_string()))?;
+    drop(stdin); // EOF: nft reads the whole script, then runs it
+    let out = child
+        .wait_with_output()
+        .await
+        .map_err(|e| err(e.to_string()))?;
     if !out.status.success() {
         return Err(err(String::from_utf8_lossy(&out.stderr).trim().to_string()));
     }
@@ -48,11 +50,12 @@ fn nft(script: &str, what: &str) -> Result<(), NftError> {
 
 /// Removes our table, if a previous run left it. (nftables 1.0.6 has no
 /// `destroy`: adding the table first makes the delete succeed either way.)
-pub fn reset() -> Result<(), NftError> {
+pub async fn reset() -> Result<(), NftError> {
     nft(
         &format!("add table inet {TABLE}\ndelete table inet {TABLE}\n"),
         "removing the vrrpd table",
     )
+    .await
 }
 
 fn set_name(a: &IpAddr) -> &'static str {
@@ -63,7 +66,7 @@ fn set_name(a: &IpAddr) -> &'static str {
 }
 
 /// Drops locally addressed traffic to `addrs` from now on.
-pub fn block(addrs: &[IpAddr]) -> Result<(), NftError> {
+pub async fn block(addrs: &[IpAddr]) -> Result<(), NftError> {
     let mut script = table_script();
     for a in addrs {
         script.push_str(&format!(
@@ -71,19 +74,19 @@ pub fn block(addrs: &[IpAddr]) -> Result<(), NftError> {
             set_name(a)
         ));
     }
-    nft(&script, "blocking VIP traffic")
+    nft(&script, "blocking VIP traffic").await
 }
 
 /// Accepts traffic to `addrs` again (leaving master). Adding each element before
 /// deleting it makes this succeed whether or not it was blocked.
-pub fn unblock(addrs: &[IpAddr]) -> Result<(), NftError> {
+pub async fn unblock(addrs: &[IpAddr]) -> Result<(), NftError> {
     let mut script = table_script();
     for a in addrs {
         let set = set_name(a);
         script.push_str(&format!("add element inet {TABLE} {set} {{ {a} }}\n"));
         script.push_str(&format!("delete element inet {TABLE} {set} {{ {a} }}\n"));
     }
-    nft(&script, "unblocking VIP traffic")
+    nft(&script, "unblocking VIP traffic").await
 }
 
 fn table_script() -> String {

@@ -2,76 +2,72 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use vrrp_core::router::State;
+use vrrp_core::{router::State, time::Instant};
 
-use super::{clock, ops::reason_name, runtime::Runtime};
+use super::controller::Controller;
 use crate::{
-    datapath::Datapath,
-    status::{self, DaemonInfo, InstanceStatus, StatusSnapshot, TransitionCount, TransitionInfo},
+    datapath::Counters,
+    status::{DaemonInfo, InstanceStatus, StatusSnapshot, TransitionCount, TransitionInfo},
 };
 
-fn st(s: State) -> status::State {
-    match s {
-        State::Initialize => status::State::Initialize,
-        State::Backup => status::State::Backup,
-        State::Master => status::State::Master,
-        State::Fault => status::State::Fault,
-    }
-}
-
-pub fn build(rt: &Runtime, dp: &Datapath, started: std::time::Instant) -> StatusSnapshot {
-    let now_mono = clock::now();
+/// The snapshot at `now` (monotonic, for "how long ago"); `datapath` names the one
+/// in use and `counters` are its verdicts.
+pub fn build(
+    ctl: &Controller,
+    datapath: &str,
+    counters: Counters,
+    uptime: Duration,
+    now: Instant,
+) -> StatusSnapshot {
     let now_wall = SystemTime::now();
-    let instances = (0..rt.instances.len())
-        .map(|idx| {
-            let inst = &rt.instances[idx];
-            let router = rt.router(idx);
+    let instances = ctl
+        .instances()
+        .map(|(inst, router)| {
             let master = if inst.state == State::Master {
                 Some(std::net::IpAddr::V4(inst.spec.primary))
             } else {
                 router.followed_master().map(|(a, _)| a)
             };
             let last = inst.stats.last.as_ref().map(|t| {
-                let ago = now_mono.saturating_since(t.at);
+                let ago = now.saturating_since(t.at);
                 let at = now_wall.checked_sub(ago).unwrap_or(UNIX_EPOCH);
                 TransitionInfo {
                     at_unix_ms: at
                         .duration_since(UNIX_EPOCH)
                         .unwrap_or(Duration::ZERO)
                         .as_millis() as u64,
-                    from: st(t.from),
-                    to: st(t.to),
-                    reason: reason_name(&t.reason),
+                    from: t.from,
+                    to: t.to,
+                    reason: t.reason.to_string(),
                     detection_s: t.detection.map(|d| d.as_secs_f64()),
                 }
             });
+            let stats = &inst.stats;
             InstanceStatus {
-                name: inst.spec.cfg.name.clone(),
+                name: inst.name().to_string(),
                 vrid: inst.spec.cfg.vrid,
-                state: st(inst.state),
+                state: inst.state,
                 priority: inst.spec.cfg.priority,
                 effective_priority: router.effective_priority(),
                 master,
-                adverts_sent: inst.stats.adverts_sent,
-                adverts_received: inst.stats.adverts_received,
-                failover_detection_s: inst.stats.last_failover_detection.map(|d| d.as_secs_f64()),
+                adverts_sent: stats.adverts_sent,
+                adverts_received: stats.adverts_received,
+                failover_detection_s: stats.last_failover_detection.map(|d| d.as_secs_f64()),
                 last_transition: last,
-                transitions: inst
-                    .stats
+                transitions: stats
                     .transitions
                     .iter()
                     .map(|((to, reason), count)| TransitionCount {
-                        to: match to.as_str() {
-                            "master" => status::State::Master,
-                            "backup" => status::State::Backup,
-                            "fault" => status::State::Fault,
-                            _ => status::State::Initialize,
-                        },
-                        reason: reason.clone(),
+                        to: *to,
+                        reason: reason.to_string(),
                         count: *count,
                     })
                     .collect(),
                 jitter: (inst.jitter.stats().samples > 0).then(|| inst.jitter.stats()),
+                send_errors: stats.send_errors,
+                adverts_ignored: stats.ignored,
+                kernel_dropped: stats.kernel_dropped,
+                hooks: stats.hooks,
             }
         })
         .collect();
@@ -79,12 +75,11 @@ pub fn build(rt: &Runtime, dp: &Datapath, started: std::time::Instant) -> Status
         daemon: DaemonInfo {
             version: env!("CARGO_PKG_VERSION").to_string(),
             pid: std::process::id(),
-            datapath: dp.mode().to_string(),
-            uptime_s: started.elapsed().as_secs(),
+            datapath: datapath.to_string(),
+            uptime_s: uptime.as_secs(),
         },
         instances,
-        counters: dp
-            .counters()
+        counters: counters
             .0
             .into_iter()
             .map(|(c, v)| (c.name().to_string(), v))

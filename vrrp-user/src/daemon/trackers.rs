@@ -4,10 +4,10 @@
 use std::{collections::HashMap, time::Duration};
 
 use tokio::{sync::mpsc, task::JoinHandle};
-use vrrp_core::router::{TrackUpdate, TrackWeight};
+use vrrp_core::router::TrackUpdate;
 
 use crate::{
-    config::Config,
+    config::{self, Config},
     hooks::RunAs,
     track::{self, FileSpec, ScriptSpec, TrackEvent},
 };
@@ -30,22 +30,6 @@ impl Trackers {
         }
     }
 
-    pub fn start_all(&mut self, config: &Config) {
-        for i in &config.instances {
-            self.start(config, &i.name);
-        }
-    }
-
-    /// Stops the trackers of `stopped` instances and starts those of `started` ones.
-    pub fn restart(&mut self, config: &Config, stopped: &[String], started: &[String]) {
-        for name in stopped {
-            self.stop(name);
-        }
-        for name in started {
-            self.start(config, name);
-        }
-    }
-
     pub fn stop_all(&mut self) {
         let names: Vec<String> = self.tasks.keys().cloned().collect();
         for n in names {
@@ -53,13 +37,15 @@ impl Trackers {
         }
     }
 
-    fn stop(&mut self, instance: &str) {
+    /// Stops the trackers of `instance` (its tracked objects keep their last state).
+    pub fn stop(&mut self, instance: &str) {
         for t in self.tasks.remove(instance).unwrap_or_default() {
             t.abort();
         }
     }
 
-    fn start(&mut self, config: &Config, instance: &str) {
+    /// Starts the trackers of `instance` as `config` defines them.
+    pub fn start(&mut self, config: &Config, instance: &str) {
         let Some(cfg) = config.instance(instance) else {
             return;
         };
@@ -68,7 +54,7 @@ impl Trackers {
         for s in &cfg.track.scripts {
             tasks.push(track::spawn_script(
                 ScriptSpec {
-                    name: s.name.clone(),
+                    name: config::tracked_script(&s.name),
                     command: s.command.clone(),
                     interval: s.interval,
                     timeout: s.timeout,
@@ -83,7 +69,7 @@ impl Trackers {
         for f in &cfg.track.files {
             tasks.push(track::spawn_file(
                 FileSpec {
-                    name: f.path.display().to_string(),
+                    name: config::tracked_file(&f.path),
                     path: f.path.clone(),
                     weight: f.weight,
                     interval: FILE_INTERVAL,
@@ -100,12 +86,9 @@ impl Trackers {
         tasks.push(tokio::spawn(async move {
             while let Some(ev) = rx.recv().await {
                 let update = TrackUpdate {
-                    object: format!("track:{}", ev.name),
+                    object: ev.name,
                     up: ev.up,
-                    weight: match ev.weight {
-                        track::TrackWeight::Delta(d) => TrackWeight::Delta(d),
-                        track::TrackWeight::Fault => TrackWeight::Fault,
-                    },
+                    weight: ev.weight,
                 };
                 if out.send((name.clone(), update)).await.is_err() {
                     return;

@@ -19,6 +19,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use thiserror::Error;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
@@ -29,7 +30,7 @@ pub use exec::{Captured, ExitKind, RunAs, UserError};
 pub struct HookRequest {
     pub instance: String,
     pub vrid: u8,
-    /// State entered, e.g. "MASTER"; passed through as `VRRPD_STATE`.
+    /// State entered, e.g. "master"; passed through as `VRRPD_STATE`.
     pub state: String,
     /// State left; `VRRPD_PREV_STATE`.
     pub prev_state: String,
@@ -63,12 +64,24 @@ impl HookOutcome {
     }
 }
 
+/// How many hook runs of one instance may wait behind the running one. A flapping
+/// instance queues one per transition; past this the newest are dropped and counted.
+pub const QUEUE: usize = 32;
+
+/// The instance's hook queue was full: the run was dropped.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("hook queue of instance {instance:?} is full ({QUEUE} waiting): {state} hook dropped")]
+pub struct QueueFull {
+    pub instance: String,
+    pub state: String,
+}
+
 /// Queues and runs hooks; one worker task per instance.
 pub struct HookRunner {
     handle: Handle,
     run_as: Option<RunAs>,
     results: mpsc::UnboundedSender<HookOutcome>,
-    queues: Mutex<HashMap<String, mpsc::UnboundedSender<HookRequest>>>,
+    queues: Mutex<HashMap<String, mpsc::Sender<HookRequest>>>,
 }
 
 impl HookRunner {
@@ -87,22 +100,29 @@ impl HookRunner {
         (runner, rx)
     }
 
-    /// Queues `req` behind the instance's earlier hooks and returns at once.
-    pub fn spawn(&self, req: HookRequest) {
+    /// Queues `req` behind the instance's earlier hooks and returns at once; a full
+    /// queue drops it and says so.
+    pub fn spawn(&self, req: HookRequest) -> Result<(), QueueFull> {
         let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
         let tx = queues.entry(req.instance.clone()).or_insert_with(|| {
-            let (tx, rx) = mpsc::unbounded_channel();
+            let (tx, rx) = mpsc::channel(QUEUE);
             self.handle
                 .spawn(worker(rx, self.run_as.clone(), self.results.clone()));
             tx
         });
         // The worker only stops when this sender is dropped.
-        let _ = tx.send(req);
+        tx.try_send(req).map_err(|e| {
+            let req = e.into_inner();
+            QueueFull {
+                instance: req.instance,
+                state: req.state,
+            }
+        })
     }
 }
 
 async fn worker(
-    mut queue: mpsc::UnboundedReceiver<HookRequest>,
+    mut queue: mpsc::Receiver<HookRequest>,
     run_as: Option<RunAs>,
     results: mpsc::UnboundedSender<HookOutcome>,
 ) {

@@ -1,0 +1,855 @@
+//! The controller: the second protocol layer, between the state machines and the
+//! drivers. It owns every instance (as sync groups; a lone instance is a group of
+//! one), feeds them inputs and turns their actions into sends and [`Work`].
+//!
+//! It is pure in the sense that matters for testing: no sockets (adverts go to an
+//! [`AdvertSink`], opened through [`OpenSink`]), no interface look-ups (a [`Host`]
+//! resolves them before planning), no clock (`now` is an argument) and no queues
+//! (work is returned). The daemon loop (`daemon/mod.rs`) does the I/O; the
+//! conformance tests (`vrrp-user/tests/controller.rs`) replay inputs and compare
+//! the driver work.
+
+use std::{
+    collections::{BTreeSet, HashMap},
+    net::{IpAddr, Ipv4Addr},
+    time::Duration,
+};
+
+use anyhow::{Context, Result};
+use tracing::{debug, info, warn};
+use vrrp_common::AdvertRecord;
+use vrrp_core::{
+    router::{Action, Input, ReceivedAdvert, Router, State, SyncGroup, TrackUpdate},
+    time::Instant,
+};
+
+use super::{
+    host::Host,
+    instance::{Instance, LastTransition},
+    spec::InstanceSpec,
+    work::{HookJob, KernelOp, Work},
+};
+use crate::{
+    config::{self, Config, ConfigDiff, InstanceChange, ReloadClass},
+    datapath::DatapathConfig,
+    hooks::ExitKind,
+    sender::{AdvertSink, OpenSink, SenderConfig},
+    track,
+};
+
+/// A sync group: its state machines and the instances they drive, in member order.
+pub struct Group {
+    pub sync: SyncGroup,
+    pub members: Vec<Instance>,
+}
+
+pub struct Controller {
+    pub config: Config,
+    groups: Vec<Group>,
+    /// (ifindex, VRID) -> (group, member), for adverts from the datapath.
+    by_key: HashMap<(u32, u8), (usize, usize)>,
+    /// Work produced by the current call, returned at its end.
+    out: Vec<Work>,
+    /// A state or priority changed since the last `take_dirty`: status is stale.
+    dirty: bool,
+}
+
+/// What a reload did, per instance, for the log line.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ReloadReport {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    /// Kept instances with the class applied and the keys that changed.
+    pub kept: Vec<(String, InstanceChange)>,
+}
+
+/// A member of the new configuration, built before anything changes.
+enum Prepared {
+    /// Started afresh (new, or its identity changed).
+    Fresh(Box<(Instance, Router)>),
+    /// Kept running with a new spec; a new sink when the send side changed.
+    Kept(Box<InstanceSpec>, Option<Box<dyn AdvertSink>>),
+}
+
+impl Controller {
+    /// Builds every instance of `config`; fails on the first that cannot run here.
+    pub fn new(config: Config, host: &dyn Host, sinks: &mut dyn OpenSink) -> Result<Controller> {
+        let mut ctl = Controller {
+            config: Config {
+                instances: Vec::new(),
+                sync_groups: Vec::new(),
+                ..config.clone()
+            },
+            groups: Vec::new(),
+            by_key: HashMap::new(),
+            out: Vec::new(),
+            dirty: true,
+        };
+        let diff = config::diff(&ctl.config, &config);
+        let prepared = prepare(&config, &diff, &HashMap::new(), host, sinks)?;
+        ctl.commit(Instant::ZERO, config, &diff, prepared, false);
+        ctl.out.clear();
+        Ok(ctl)
+    }
+
+    /// Every instance with its state machine, in configuration order of groups.
+    pub fn instances(&self) -> impl Iterator<Item = (&Instance, &Router)> {
+        self.groups
+            .iter()
+            .flat_map(|g| g.members.iter().zip(g.sync.members()))
+    }
+
+    /// The instance named `name` and its state machine.
+    pub fn instance(&self, name: &str) -> Option<(&Instance, &Router)> {
+        self.instances().find(|(i, _)| i.name() == name)
+    }
+
+    /// Feeds the Startup event to every instance and starts their trackers.
+    pub fn start(&mut self, now: Instant) -> Vec<Work> {
+        for g in 0..self.groups.len() {
+            for m in 0..self.groups[g].members.len() {
+                let name = self.groups[g].members[m].name().to_string();
+                self.out.push(Work::StartTrackers(name));
+                self.input(now, g, m, Input::Startup);
+            }
+        }
+        self.take_work()
+    }
+
+    /// Feeds Shutdown to every instance: priority-0 adverts, VIPs and routes out,
+    /// stop hooks; trackers stopped first so nothing moves the priority meanwhile.
+    pub fn shutdown(&mut self, now: Instant) -> Vec<Work> {
+        for g in 0..self.groups.len() {
+            for m in 0..self.groups[g].members.len() {
+                let name = self.groups[g].members[m].name().to_string();
+                self.out.push(Work::StopTrackers(name));
+                self.input(now, g, m, Input::Shutdown);
+            }
+        }
+        self.take_work()
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.groups
+            .iter()
+            .filter_map(|g| g.sync.next_deadline())
+            .min()
+    }
+
+    /// Fires every due timer.
+    pub fn on_timer(&mut self, now: Instant) -> Vec<Work> {
+        for g in 0..self.groups.len() {
+            if self.groups[g]
+                .sync
+                .next_deadline()
+                .is_some_and(|d| d <= now)
+            {
+                let actions = self.groups[g].sync.on_timer(now);
+                self.execute(now, g, actions);
+            }
+        }
+        self.take_work()
+    }
+
+    /// A validated advert from the datapath.
+    pub fn on_record(&mut self, now: Instant, rec: &AdvertRecord) -> Vec<Work> {
+        let Some(&(g, m)) = self.by_key.get(&(rec.ifindex, rec.vrid)) else {
+            return Vec::new(); // a VRID removed by a reload a moment ago
+        };
+        let inst = &mut self.groups[g].members[m];
+        inst.stats.adverts_received += 1;
+        if inst.jitter_src != Some(rec.src) {
+            inst.jitter.reset();
+            inst.jitter_src = Some(rec.src);
+        }
+        inst.jitter.observe(
+            rec.rx_ns,
+            Duration::from_millis(u64::from(rec.adver_int_cs) * 10),
+        );
+        let advert = ReceivedAdvert {
+            src: IpAddr::V4(Ipv4Addr::from(rec.src)),
+            version: if rec.version == 2 {
+                vrrp_core::router::Version::V2
+            } else {
+                vrrp_core::router::Version::V3
+            },
+            vrid: rec.vrid,
+            priority: rec.priority,
+            max_adver_int_cs: rec.adver_int_cs,
+            addrs: rec
+                .addrs()
+                .iter()
+                .map(|a| IpAddr::V4(Ipv4Addr::from(*a)))
+                .collect(),
+            rx_time: Instant::from_nanos(rec.rx_ns),
+        };
+        self.input(now, g, m, Input::Advert(advert));
+        self.take_work()
+    }
+
+    /// Link state of interface `ifindex` (named `ifname`) is `up`. Idempotent: the
+    /// daemon also feeds the current state of every watched interface at start and
+    /// after a reload.
+    pub fn on_link(&mut self, now: Instant, ifindex: u32, ifname: &str, up: bool) -> Vec<Work> {
+        for (g, m) in self.positions() {
+            let inst = &self.groups[g].members[m];
+            let own = inst.spec.ifindex == ifindex;
+            let tracked: Vec<i16> = inst
+                .spec
+                .cfg
+                .track
+                .interfaces
+                .iter()
+                .filter(|t| t.name == ifname)
+                .map(|t| t.weight)
+                .collect();
+            if own {
+                let input = if up { Input::LinkUp } else { Input::LinkDown };
+                self.input(now, g, m, input);
+            }
+            for weight in tracked {
+                let update = TrackUpdate {
+                    object: config::tracked_interface(ifname),
+                    up,
+                    weight: track::weight(weight),
+                };
+                self.input(now, g, m, Input::Track(update));
+            }
+        }
+        self.take_work()
+    }
+
+    /// A tracked script or file of instance `instance` changed.
+    pub fn on_track(&mut self, now: Instant, instance: &str, update: TrackUpdate) -> Vec<Work> {
+        if let Some((g, m)) = self.position(instance) {
+            self.input(now, g, m, Input::Track(update));
+        }
+        self.take_work()
+    }
+
+    /// An address disappeared from interface `ifname`: a VIP we hold goes back.
+    pub fn on_address_removed(&mut self, ifname: &str, addr: IpAddr) -> Vec<Work> {
+        for g in &self.groups {
+            for inst in g.members.iter().filter(|i| i.state == State::Master) {
+                let lost: Vec<config::Vip> = inst
+                    .spec
+                    .cfg
+                    .vips
+                    .iter()
+                    .filter(|v| v.address.addr() == addr && v.dev == ifname)
+                    .cloned()
+                    .collect();
+                if !lost.is_empty() {
+                    warn!(
+                        instance = %inst.name(),
+                        vip = %addr,
+                        dev = ifname,
+                        "VIP removed behind our back while master: adding it again"
+                    );
+                    self.out.push(Work::Kernel {
+                        instance: inst.name().to_string(),
+                        op: KernelOp::AddVips {
+                            vips: lost,
+                            lease: inst.spec.cfg.vip_lease,
+                            accept: inst.accept,
+                        },
+                    });
+                }
+            }
+        }
+        self.take_work()
+    }
+
+    /// Periodic upkeep: re-sets the VIP lease of masters whose lease is a third gone,
+    /// and queues the whole kernel state again for instances that lost kernel work.
+    pub fn tick(&mut self, now: Instant) -> Vec<Work> {
+        for g in &mut self.groups {
+            for inst in &mut g.members {
+                if std::mem::take(&mut inst.resync) {
+                    resync(inst, &mut self.out);
+                    continue;
+                }
+                let Some(lease) = inst.spec.cfg.vip_lease else {
+                    continue;
+                };
+                if inst.state != State::Master {
+                    continue;
+                }
+                let due = inst
+                    .lease_set
+                    .is_none_or(|t| now.saturating_since(t) >= lease / 3);
+                if due {
+                    inst.lease_set = Some(now);
+                    self.out.push(Work::Kernel {
+                        instance: inst.name().to_string(),
+                        op: KernelOp::RefreshVips {
+                            vips: inst.spec.cfg.vips.clone(),
+                            lease: Some(lease),
+                        },
+                    });
+                }
+            }
+        }
+        self.take_work()
+    }
+
+    /// The daemon could not queue kernel work for `instance`: count it, and queue
+    /// the whole kernel state again at the next tick.
+    pub fn kernel_dropped(&mut self, instance: &str) {
+        if let Some(inst) = self.instance_mut(instance) {
+            inst.stats.kernel_dropped += 1;
+            inst.resync = true;
+            self.dirty = true;
+        }
+    }
+
+    /// The daemon could not queue a hook for `instance`.
+    pub fn hook_dropped(&mut self, instance: &str) {
+        if let Some(inst) = self.instance_mut(instance) {
+            inst.stats.hooks.dropped += 1;
+            self.dirty = true;
+        }
+    }
+
+    /// A hook of `instance` finished.
+    pub fn hook_finished(&mut self, instance: &str, exit: &ExitKind) {
+        if let Some(inst) = self.instance_mut(instance) {
+            inst.stats.hooks.record(exit);
+            self.dirty = true;
+        }
+    }
+
+    /// Applies a new configuration, changing only what changed (see
+    /// [`config::ReloadClass`]). Everything new is built first: if anything cannot
+    /// be built, nothing changes and the error says why.
+    pub fn reload(
+        &mut self,
+        now: Instant,
+        new: Config,
+        host: &dyn Host,
+        sinks: &mut dyn OpenSink,
+    ) -> Result<(ReloadReport, Vec<Work>)> {
+        let diff = config::diff(&self.config, &new);
+        let senders: HashMap<String, SenderConfig> = self
+            .instances()
+            .map(|(i, _)| (i.name().to_string(), i.spec.sender.clone()))
+            .collect();
+        let prepared = prepare(&new, &diff, &senders, host, sinks)?;
+        self.commit(now, new, &diff, prepared, true);
+        let report = ReloadReport {
+            added: diff.added,
+            removed: diff.removed,
+            kept: diff.kept,
+        };
+        Ok((report, self.take_work()))
+    }
+
+    /// What the datapath must accept.
+    pub fn datapath_config(&self) -> DatapathConfig {
+        DatapathConfig {
+            entries: self
+                .instances()
+                .map(|(i, _)| i.spec.datapath.clone())
+                .collect(),
+        }
+    }
+
+    /// Interfaces whose link state matters: every instance's and every tracked one.
+    pub fn watched_interfaces(&self) -> BTreeSet<String> {
+        self.instances()
+            .flat_map(|(i, _)| {
+                let cfg = &i.spec.cfg;
+                std::iter::once(cfg.interface.clone())
+                    .chain(cfg.track.interfaces.iter().map(|t| t.name.clone()))
+            })
+            .collect()
+    }
+
+    /// Whether status must be republished now (and clears the flag).
+    pub fn take_dirty(&mut self) -> bool {
+        std::mem::take(&mut self.dirty)
+    }
+
+    // ---- Reload ---------------------------------------------------------------------
+
+    /// Replaces the running groups by those of `new`: removed and restarting
+    /// instances shut down first, kept ones get their changes in place, fresh ones
+    /// start (when `start` is set; at construction the daemon starts them later).
+    fn commit(
+        &mut self,
+        now: Instant,
+        new: Config,
+        diff: &ConfigDiff,
+        prepared: Vec<Vec<(String, Prepared)>>,
+        start: bool,
+    ) {
+        let fresh_names: BTreeSet<&str> = prepared
+            .iter()
+            .flatten()
+            .filter(|(_, p)| matches!(p, Prepared::Fresh(..)))
+            .map(|(n, _)| n.as_str())
+            .collect();
+        // Leave first: every running instance that is removed or restarts.
+        for (g, m) in self.positions() {
+            let name = self.groups[g].members[m].name().to_string();
+            if diff.removed.contains(&name) || fresh_names.contains(name.as_str()) {
+                self.out.push(Work::StopTrackers(name));
+                self.input(now, g, m, Input::Shutdown);
+            }
+        }
+        let mut old: HashMap<String, (SyncGroup, Vec<Instance>)> = HashMap::new();
+        for g in std::mem::take(&mut self.groups) {
+            let key = g.members[0].name().to_string();
+            old.insert(key, (g.sync, g.members));
+        }
+        self.by_key.clear();
+        let mut kept_updates = Vec::new();
+        let mut fresh = Vec::new();
+        for members in prepared {
+            let g = self.groups.len();
+            if let Some((_, Prepared::Fresh(..))) = members.first() {
+                let (insts, routers): (Vec<_>, Vec<_>) = members
+                    .into_iter()
+                    .map(|(_, p)| match p {
+                        Prepared::Fresh(fresh) => *fresh,
+                        Prepared::Kept(..) => unreachable!("groups start or stay as a whole"),
+                    })
+                    .unzip();
+                self.groups.push(Group {
+                    sync: SyncGroup::new(routers),
+                    members: insts,
+                });
+                fresh.push(g);
+            } else {
+                let (sync, mut insts) = old
+                    .remove(&members[0].0)
+                    .expect("a kept group ran before, led by the same member");
+                for (m, (name, p)) in members.into_iter().enumerate() {
+                    let Prepared::Kept(spec, sink) = p else {
+                        unreachable!("groups start or stay as a whole")
+                    };
+                    let inst = &mut insts[m];
+                    debug_assert_eq!(inst.name(), name);
+                    let old_cfg = std::mem::replace(&mut inst.spec, *spec).cfg;
+                    if let Some(sink) = sink {
+                        inst.sink = sink;
+                    }
+                    kept_updates.push((g, m, old_cfg));
+                }
+                self.groups.push(Group {
+                    sync,
+                    members: insts,
+                });
+            }
+            for (m, inst) in self.groups[g].members.iter().enumerate() {
+                self.by_key
+                    .insert((inst.spec.ifindex, inst.spec.cfg.vrid), (g, m));
+            }
+        }
+        self.config = new;
+        self.dirty = true;
+        for (g, m, old_cfg) in kept_updates {
+            self.apply_in_place(now, g, m, &old_cfg);
+        }
+        if start {
+            for g in fresh {
+                for m in 0..self.groups[g].members.len() {
+                    let name = self.groups[g].members[m].name().to_string();
+                    self.out.push(Work::StartTrackers(name));
+                    self.input(now, g, m, Input::Startup);
+                }
+            }
+        }
+    }
+
+    /// A kept instance whose spec was just replaced: the driver work and core inputs
+    /// its changes need. Nothing here moves mastership by itself.
+    fn apply_in_place(&mut self, now: Instant, g: usize, m: usize, old: &config::Instance) {
+        let inst = &mut self.groups[g].members[m];
+        let cfg = inst.spec.cfg.clone();
+        let name = cfg.name.clone();
+        let master = inst.state == State::Master;
+        let kernel = |op| Work::Kernel {
+            instance: name.clone(),
+            op,
+        };
+
+        // Address work on a master: just what was added or removed.
+        if master {
+            let removed: Vec<config::Vip> = minus(&old.vips, &cfg.vips, vip_key);
+            let added: Vec<config::Vip> = minus(&cfg.vips, &old.vips, vip_key);
+            let kept: Vec<config::Vip> = minus(&cfg.vips, &added, vip_key);
+            if !removed.is_empty() {
+                self.out.push(kernel(KernelOp::RemoveVips {
+                    vips: removed,
+                    blocked: !inst.accept,
+                }));
+            }
+            let reput =
+                kept.iter().any(|v| !old.vips.contains(v)) || old.vip_lease != cfg.vip_lease;
+            if reput && !kept.is_empty() {
+                self.out.push(kernel(KernelOp::RefreshVips {
+                    vips: kept,
+                    lease: cfg.vip_lease,
+                }));
+                inst.lease_set = cfg.vip_lease.map(|_| now);
+            }
+            if !added.is_empty() {
+                let announce: Vec<config::Vip> = added
+                    .iter()
+                    .filter(|v| !cfg.is_routed(v))
+                    .cloned()
+                    .collect();
+                self.out.push(kernel(KernelOp::AddVips {
+                    vips: added,
+                    lease: cfg.vip_lease,
+                    accept: inst.accept,
+                }));
+                if !announce.is_empty() {
+                    self.out.push(kernel(KernelOp::Announce {
+                        ifindex: inst.spec.ifindex,
+                        vips: announce,
+                        garp: cfg.garp.clone(),
+                    }));
+                }
+            }
+            let gone = minus(&old.routes, &cfg.routes, Clone::clone);
+            if !gone.is_empty() {
+                self.out
+                    .push(kernel(KernelOp::RemoveRoutes { routes: gone }));
+            }
+            let new_routes = minus(&cfg.routes, &old.routes, Clone::clone);
+            if !new_routes.is_empty() {
+                self.out
+                    .push(kernel(KernelOp::AddRoutes { routes: new_routes }));
+            }
+        }
+
+        // Trackers whose commands or timings changed run afresh; their objects keep
+        // their last state in the core until the new tracker reports.
+        if old.track.scripts != cfg.track.scripts || old.track.files != cfg.track.files {
+            self.out.push(Work::StopTrackers(name.clone()));
+            self.out.push(Work::StartTrackers(name.clone()));
+        }
+
+        // Core inputs: the in-place settings, then tracked objects gone or re-weighted.
+        let router_cfg = self.groups[g].members[m].spec.router.clone();
+        self.input(now, g, m, Input::Reconfigure(router_cfg));
+        let weights = |c: &config::Instance| -> Vec<(String, i16)> {
+            let t = &c.track;
+            let ifaces = t
+                .interfaces
+                .iter()
+                .map(|i| (config::tracked_interface(&i.name), i.weight));
+            let scripts = t
+                .scripts
+                .iter()
+                .map(|s| (config::tracked_script(&s.name), s.weight));
+            let files = t
+                .files
+                .iter()
+                .map(|f| (config::tracked_file(&f.path), f.weight));
+            ifaces.chain(scripts).chain(files).collect()
+        };
+        let (before, after) = (weights(old), weights(&cfg));
+        for (object, _) in &before {
+            if !after.iter().any(|(o, _)| o == object) {
+                self.input(now, g, m, Input::Untrack(object.clone()));
+            }
+        }
+        for (object, weight) in after {
+            let changed = before.iter().any(|(o, w)| *o == object && *w != weight);
+            let known = self.groups[g].sync.members()[m].tracked(&object);
+            if let (true, Some((up, _))) = (changed, known) {
+                let update = TrackUpdate {
+                    object,
+                    up,
+                    weight: track::weight(weight),
+                };
+                self.input(now, g, m, Input::Track(update));
+            }
+        }
+    }
+
+    // ---- Inputs and actions -----------------------------------------------------------
+
+    fn positions(&self) -> Vec<(usize, usize)> {
+        self.groups
+            .iter()
+            .enumerate()
+            .flat_map(|(g, grp)| (0..grp.members.len()).map(move |m| (g, m)))
+            .collect()
+    }
+
+    fn position(&self, name: &str) -> Option<(usize, usize)> {
+        self.positions()
+            .into_iter()
+            .find(|&(g, m)| self.groups[g].members[m].name() == name)
+    }
+
+    fn instance_mut(&mut self, name: &str) -> Option<&mut Instance> {
+        let (g, m) = self.position(name)?;
+        Some(&mut self.groups[g].members[m])
+    }
+
+    fn take_work(&mut self) -> Vec<Work> {
+        std::mem::take(&mut self.out)
+    }
+
+    fn input(&mut self, now: Instant, g: usize, m: usize, input: Input) {
+        if !matches!(input, Input::Advert(_) | Input::Timer) {
+            self.dirty = true; // tracking, link, start/stop, reload: priority or state may move
+        }
+        let actions = self.groups[g].sync.handle(now, m, input);
+        self.execute(now, g, actions);
+    }
+
+    fn execute(&mut self, now: Instant, g: usize, actions: Vec<(usize, Action)>) {
+        for (m, action) in actions {
+            self.act(now, g, m, action);
+        }
+    }
+
+    fn act(&mut self, now: Instant, g: usize, m: usize, action: Action) {
+        let inst = &mut self.groups[g].members[m];
+        let cfg = &inst.spec.cfg;
+        let kernel = |op| Work::Kernel {
+            instance: cfg.name.clone(),
+            op,
+        };
+        match action {
+            Action::Transition(t) => {
+                self.dirty = true;
+                let detection = t.last_advert.map(|la| t.at.saturating_since(la));
+                info!(
+                    instance = %cfg.name,
+                    vrid = cfg.vrid,
+                    from = %t.from,
+                    to = %t.to,
+                    reason = %t.reason,
+                    priority = t.priority,
+                    detection_ms = detection.map(|d| d.as_secs_f64() * 1e3),
+                    "state change"
+                );
+                *inst
+                    .stats
+                    .transitions
+                    .entry((t.to, t.reason.clone()))
+                    .or_insert(0) += 1;
+                if t.to == State::Master && t.from == State::Backup {
+                    inst.stats.last_failover_detection = detection;
+                }
+                inst.stats.last = Some(LastTransition {
+                    from: t.from,
+                    to: t.to,
+                    reason: t.reason,
+                    at: t.at,
+                    detection,
+                });
+                inst.state = t.to;
+                if t.to != State::Master {
+                    inst.lease_set = None;
+                }
+            }
+            Action::SendAdvert {
+                priority,
+                interval_cs,
+            } => {
+                let advert = inst.spec.advert(priority, interval_cs);
+                match inst.sink.send(&advert) {
+                    Ok(n) => inst.stats.adverts_sent += n as u64,
+                    Err(e) => {
+                        inst.stats.send_errors += 1;
+                        // One line per failure burst, not per advert.
+                        if inst.stats.send_errors.is_power_of_two() {
+                            warn!(instance = %cfg.name, error = %e, count = inst.stats.send_errors, "advert not sent");
+                        }
+                    }
+                }
+            }
+            Action::AddVips { accept } => {
+                let op = KernelOp::AddVips {
+                    vips: cfg.vips.clone(),
+                    lease: cfg.vip_lease,
+                    accept,
+                };
+                self.out.push(kernel(op));
+                inst.accept = accept;
+                inst.lease_set = inst.spec.cfg.vip_lease.map(|_| now);
+            }
+            Action::RemoveVips => {
+                let op = KernelOp::RemoveVips {
+                    vips: cfg.vips.clone(),
+                    blocked: !inst.accept,
+                };
+                self.out.push(kernel(op));
+                inst.accept = true;
+            }
+            Action::SetAccept(accept) => {
+                let op = KernelOp::SetAccept {
+                    vips: cfg.vips.clone(),
+                    accept,
+                };
+                self.out.push(kernel(op));
+                inst.accept = accept;
+            }
+            Action::AddRoutes if !cfg.routes.is_empty() => {
+                let routes = cfg.routes.clone();
+                self.out.push(kernel(KernelOp::AddRoutes { routes }));
+            }
+            Action::RemoveRoutes if !cfg.routes.is_empty() => {
+                let routes = cfg.routes.clone();
+                self.out.push(kernel(KernelOp::RemoveRoutes { routes }));
+            }
+            Action::AddRoutes | Action::RemoveRoutes => {}
+            Action::Announce => {
+                let vips: Vec<config::Vip> = cfg.link_vips().cloned().collect();
+                if !vips.is_empty() {
+                    let op = KernelOp::Announce {
+                        ifindex: inst.spec.ifindex,
+                        vips,
+                        garp: cfg.garp.clone(),
+                    };
+                    self.out.push(kernel(op));
+                }
+            }
+            Action::RunHook {
+                state,
+                from,
+                reason,
+            } => {
+                let command = match state {
+                    State::Master => &cfg.hooks.on_master,
+                    State::Backup => &cfg.hooks.on_backup,
+                    State::Fault => &cfg.hooks.on_fault,
+                    State::Initialize => &cfg.hooks.on_stop,
+                };
+                if let Some(command) = command {
+                    self.out.push(Work::Hook(HookJob {
+                        instance: cfg.name.clone(),
+                        vrid: cfg.vrid,
+                        state,
+                        prev: from,
+                        reason,
+                        command: command.clone(),
+                        timeout: cfg.hooks.timeout,
+                    }));
+                }
+            }
+            Action::Ignored(reason) => {
+                inst.stats.ignored += 1;
+                debug!(instance = %cfg.name, ?reason, "advert ignored");
+            }
+        }
+    }
+}
+
+/// Builds, without changing anything, every group of `new` as `diff` says: fresh
+/// instances (new or restarting) get a state machine and a sink; kept ones a new
+/// spec, and a new sink if their send side differs from `running`'s. Groups in
+/// `new`'s order.
+fn prepare(
+    new: &Config,
+    diff: &ConfigDiff,
+    running: &HashMap<String, SenderConfig>,
+    host: &dyn Host,
+    sinks: &mut dyn OpenSink,
+) -> Result<Vec<Vec<(String, Prepared)>>> {
+    let mut groups = Vec::new();
+    for members in grouping(new) {
+        let mut out = Vec::new();
+        for cfg in members {
+            let spec = InstanceSpec::new(cfg, host)?;
+            let restart = diff
+                .change(&cfg.name)
+                .is_none_or(|c| c.class == ReloadClass::Restart);
+            let prepared = if restart {
+                let router = Router::new(spec.router.clone())
+                    .with_context(|| format!("instance {:?}", cfg.name))?;
+                let sink = sinks
+                    .open(&spec.sender)
+                    .with_context(|| format!("instance {:?}", cfg.name))?;
+                Prepared::Fresh(Box::new((Instance::new(spec, sink), router)))
+            } else {
+                let sink = match running.get(&cfg.name) {
+                    Some(old) if *old == spec.sender => None,
+                    _ => Some(
+                        sinks
+                            .open(&spec.sender)
+                            .with_context(|| format!("instance {:?}", cfg.name))?,
+                    ),
+                };
+                Prepared::Kept(Box::new(spec), sink)
+            };
+            out.push((cfg.name.clone(), prepared));
+        }
+        groups.push(out);
+    }
+    Ok(groups)
+}
+
+/// Sync groups in configuration order, then lone instances as groups of one.
+fn grouping(config: &Config) -> Vec<Vec<&config::Instance>> {
+    let mut out: Vec<Vec<&config::Instance>> = config
+        .sync_groups
+        .iter()
+        .map(|g| {
+            g.members
+                .iter()
+                .filter_map(|m| config.instance(m))
+                .collect()
+        })
+        .collect();
+    for i in &config.instances {
+        if config.sync_group_of(&i.name).is_none() {
+            out.push(vec![i]);
+        }
+    }
+    out
+}
+
+/// The whole kernel state of the instance's current state, queued again after a
+/// queue overflow lost some of it. Every op is idempotent.
+fn resync(inst: &mut Instance, out: &mut Vec<Work>) {
+    let cfg = &inst.spec.cfg;
+    let kernel = |op| Work::Kernel {
+        instance: cfg.name.clone(),
+        op,
+    };
+    warn!(instance = %cfg.name, state = %inst.state, "kernel work was dropped: queueing the whole kernel state again");
+    if inst.state == State::Master {
+        out.push(kernel(KernelOp::AddVips {
+            vips: cfg.vips.clone(),
+            lease: cfg.vip_lease,
+            accept: inst.accept,
+        }));
+        if !cfg.routes.is_empty() {
+            out.push(kernel(KernelOp::AddRoutes {
+                routes: cfg.routes.clone(),
+            }));
+        }
+    } else {
+        if !cfg.routes.is_empty() {
+            out.push(kernel(KernelOp::RemoveRoutes {
+                routes: cfg.routes.clone(),
+            }));
+        }
+        out.push(kernel(KernelOp::RemoveVips {
+            vips: cfg.vips.clone(),
+            blocked: !cfg.accept_mode,
+        }));
+    }
+}
+
+/// Where a VIP lives: the same address on the same device is the same VIP.
+fn vip_key(v: &config::Vip) -> (ipnet::IpNet, String) {
+    (v.address, v.dev.clone())
+}
+
+/// The items of `a` whose key is not among `b`'s, in `a`'s order.
+fn minus<T: Clone, K: PartialEq>(a: &[T], b: &[T], key: impl Fn(&T) -> K) -> Vec<T> {
+    a.iter()
+        .filter(|x| !b.iter().any(|y| key(y) == key(x)))
+        .cloned()
+        .collect()
+}
