@@ -246,3 +246,36 @@ async fn runs_as_the_configured_user() {
     }
     assert_eq!(o.stdout.text.trim(), want);
 }
+
+#[tokio::test]
+async fn a_full_queue_drops_and_says_so_without_blocking() {
+    let (runner, mut rx) = HookRunner::new(None);
+    // One run blocks the worker; QUEUE more wait; the next one is refused.
+    let gate = TempDir::new("hookq");
+    let flag = gate.path().join("go");
+    let wait = format!("while [ ! -e {} ]; do sleep 0.01; done", flag.display());
+    let mut refused = None;
+    for i in 0..=vrrp_user::hooks::QUEUE + 1 {
+        if let Err(e) = runner.spawn(req("vi_q", "master", &wait, LONG)) {
+            refused = Some((i, e));
+            break;
+        }
+    }
+    let (at, err) = refused.expect("a bounded queue refuses at some point");
+    assert!(
+        (vrrp_user::hooks::QUEUE..=vrrp_user::hooks::QUEUE + 1).contains(&at),
+        "refused at {at}"
+    );
+    assert_eq!(err.instance, "vi_q");
+    assert!(err.to_string().contains("full"), "{err}");
+    // Another instance has a queue of its own.
+    runner
+        .spawn(req("vi_other", "master", "true", LONG))
+        .unwrap();
+    std::fs::write(&flag, "").unwrap();
+    let mut done = 0;
+    while done < at + 1 {
+        assert!(next(&mut rx).await.exit.success());
+        done += 1;
+    }
+}
