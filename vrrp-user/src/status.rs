@@ -374,6 +374,13 @@ pub fn render_table(s: &StatusSnapshot, now: SystemTime) -> String {
             ]);
         }
         out.push_str(&table(&rows));
+        let problems: Vec<String> = s.instances.iter().filter_map(problems).collect();
+        if !problems.is_empty() {
+            out.push_str("\nattention:\n");
+            for p in problems {
+                let _ = writeln!(out, "  {p}");
+            }
+        }
     }
 
     if s.counters.is_empty() {
@@ -388,6 +395,24 @@ pub fn render_table(s: &StatusSnapshot, now: SystemTime) -> String {
         out.push_str(&table(&rows));
     }
     out
+}
+
+/// What went wrong for an instance, in words; `None` when nothing did.
+fn problems(i: &InstanceStatus) -> Option<String> {
+    let h = &i.hooks;
+    let parts: Vec<String> = [
+        (i.send_errors, "adverts not sent"),
+        (i.adverts_ignored, "adverts ignored"),
+        (i.kernel_dropped, "kernel changes dropped (resynced)"),
+        (h.failed, "hooks failed"),
+        (h.timed_out, "hooks timed out"),
+        (h.dropped, "hooks dropped"),
+    ]
+    .into_iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("{n} {what}"))
+    .collect();
+    (!parts.is_empty()).then(|| format!("{}: {}", i.name, parts.join(", ")))
 }
 
 fn fmt_transition(t: &TransitionInfo, now_ms: u64) -> String {

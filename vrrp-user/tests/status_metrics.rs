@@ -102,6 +102,10 @@ INSTANCE  VRID  STATE   PRIORITY       MASTER    SENT  RECEIVED  LAST TRANSITION
 vi_1      51    MASTER  100            10.1.1.1  1200  3         backup -> master 2m 5s ago (master_down_timer_expired, detected in 1.012s)
 vi_2      52    BACKUP  90 (base 100)  10.1.2.1  0     500       -
 
+attention:
+  vi_1: 2 adverts not sent, 1 adverts ignored, 1 hooks failed
+  vi_2: 4 kernel changes dropped (resynced)
+
 datapath verdicts (xdp):
   advert   1503
   bad_ttl  2

@@ -3,12 +3,9 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-/// The VRRP version a virtual router speaks (RFC 9568 v3 or RFC 3768 v2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Version {
-    V2,
-    V3,
-}
+/// The VRRP version a virtual router speaks: the wire's own type, one for the codec,
+/// the state machine and the configuration.
+pub use crate::packet::Version;
 
 /// Priority of the address owner (RFC 9568 §6.1): it always wins and always preempts.
 pub const OWNER_PRIORITY: u8 = 255;

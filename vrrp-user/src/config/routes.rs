@@ -10,7 +10,7 @@ use super::schema::RawRoute;
 use super::types::{Family, Route};
 
 /// The main table.
-pub(super) const DEFAULT_ROUTE_TABLE: i64 = 254;
+pub(super) const DEFAULT_ROUTE_TABLE: i64 = crate::netlink::MAIN_TABLE as i64;
 
 pub(super) fn routes(
     c: &mut Checker,

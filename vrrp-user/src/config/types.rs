@@ -10,7 +10,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use ipnet::IpNet;
-use serde::Deserialize;
 
 /// A whole validated file.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -59,17 +58,9 @@ pub struct RouteProtocol {
     pub name: String,
 }
 
-/// How adverts are received.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Datapath {
-    /// XDP when it loads, else the socket datapath with a loud log line.
-    Auto,
-    /// XDP only; failing to load it is fatal.
-    Xdp,
-    /// Raw socket receive, no eBPF.
-    Socket,
-}
+/// How adverts are received (`datapath = "auto" | "xdp" | "socket"`): the
+/// datapath's own type.
+pub use crate::datapath::Mode as Datapath;
 
 /// VRRP protocol version: the core's type, so configuration and router
 /// speak of one `Version`. `V2` is RFC 3768 (IPv4 only, interval in whole
@@ -185,15 +176,8 @@ pub struct Vip {
     pub label: Option<String>,
 }
 
-/// Address scope, as `ip addr ... scope`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Scope {
-    Global,
-    Site,
-    Link,
-    Host,
-}
+/// Address scope, as `ip addr ... scope`: the netlink driver's own type.
+pub use crate::netlink::Scope;
 
 /// A route installed while master.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

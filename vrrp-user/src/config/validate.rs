@@ -17,7 +17,8 @@ use super::schema::{RawFile, RawGlobal, RawInstance, RawSyncGroup};
 use super::types::{Config, Datapath, Family, Global, RouteProtocol, SyncGroup};
 
 pub(crate) const DEFAULT_STATUS_SOCKET: &str = "/run/vrrpd/vrrpd.sock";
-pub(crate) const DEFAULT_ROUTE_PROTOCOL: u8 = 252;
+/// The netlink driver's default mark: one number for both.
+pub(crate) const DEFAULT_ROUTE_PROTOCOL: u8 = crate::netlink::DEFAULT_PROTO;
 pub(crate) const DEFAULT_ROUTE_PROTOCOL_NAME: &str = "vrrpd";
 /// `sun_path` holds 108 bytes including the terminating NUL.
 const SUN_PATH_MAX: usize = 107;

@@ -19,7 +19,7 @@ use anyhow::{Context, Result};
 use tracing::{debug, info, warn};
 use vrrp_common::AdvertRecord;
 use vrrp_core::{
-    router::{Action, Input, ReceivedAdvert, Router, State, SyncGroup, TrackUpdate},
+    router::{Action, Input, ReceivedAdvert, Router, State, SyncGroup, TrackUpdate, Version},
     time::Instant,
 };
 
@@ -168,10 +168,11 @@ impl Controller {
         );
         let advert = ReceivedAdvert {
             src: IpAddr::V4(Ipv4Addr::from(rec.src)),
+            // The datapath accepts only the VRID's configured version, 2 or 3.
             version: if rec.version == 2 {
-                vrrp_core::router::Version::V2
+                Version::V2
             } else {
-                vrrp_core::router::Version::V3
+                Version::V3
             },
             vrid: rec.vrid,
             priority: rec.priority,

@@ -45,12 +45,7 @@ pub fn spawn_worker(
 
 pub fn vip_spec(v: &config::Vip, proto: u8, lease: Option<Duration>) -> VipSpec {
     let mut s = VipSpec::new(v.address, Iface::from(v.dev.as_str()));
-    s.scope = match v.scope {
-        config::Scope::Global => netlink::Scope::Global,
-        config::Scope::Site => netlink::Scope::Site,
-        config::Scope::Link => netlink::Scope::Link,
-        config::Scope::Host => netlink::Scope::Host,
-    };
+    s.scope = v.scope;
     s.label = v.label.clone();
     s.lease = lease.map(Lease::new);
     s.proto = proto;

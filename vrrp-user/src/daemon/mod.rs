@@ -320,19 +320,14 @@ fn hook_request(job: HookJob) -> HookRequest {
 
 /// The datapath is shared by every instance: they must agree on it.
 fn datapath_mode(config: &Config) -> Result<datapath::Mode> {
-    let mode = |d: config::Datapath| match d {
-        config::Datapath::Auto => datapath::Mode::Auto,
-        config::Datapath::Xdp => datapath::Mode::Xdp,
-        config::Datapath::Socket => datapath::Mode::Socket,
-    };
-    let global = mode(config.global.datapath);
+    let global = config.global.datapath;
     for i in &config.instances {
-        if mode(i.datapath) != global {
+        if i.datapath != global {
             bail!(
                 "instance {:?}: datapath {} differs from the daemon's ({}); one datapath serves \
                  every instance, set it in [global]",
                 i.name,
-                mode(i.datapath),
+                i.datapath,
                 global
             );
         }

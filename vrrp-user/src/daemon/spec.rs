@@ -95,10 +95,7 @@ impl InstanceSpec {
                 )
             }
         };
-        let version = match cfg.version {
-            config::Version::V2 => router::Version::V2,
-            config::Version::V3 => router::Version::V3,
-        };
+        let version = cfg.version;
         let router = router::Config {
             vrid: cfg.vrid,
             version,
@@ -141,10 +138,7 @@ impl InstanceSpec {
                 config: VridConfig {
                     unicast_dst,
                     flags: flags | v2_csum,
-                    version: match version {
-                        router::Version::V2 => 2,
-                        router::Version::V3 => 3,
-                    },
+                    version: version.number(),
                     _pad: [0; 2],
                 },
                 peers,

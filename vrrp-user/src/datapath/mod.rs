@@ -20,12 +20,15 @@ pub use table::{DatapathConfig, PeerEntry, VridEntry};
 pub static XDP_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/vrrp-xdp"));
 
 /// Which receive path to run (`datapath = auto|xdp|socket` in the configuration).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// XDP if it loads and attaches, else the socket path with a loud warning.
     #[default]
     Auto,
+    /// XDP only; failing to load it is fatal.
     Xdp,
+    /// Raw socket receive, no eBPF.
     Socket,
 }
 

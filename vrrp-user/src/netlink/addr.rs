@@ -19,8 +19,9 @@ use super::{DEFAULT_PROTO, FALLBACK_LABEL_SUFFIX, Iface, LinkState, Netlink, Net
 /// Longest interface name or label the kernel accepts (IFNAMSIZ - 1).
 const MAX_LABEL: usize = 15;
 
-/// Address scope, as `ip addr ... scope`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Address scope, as `ip addr ... scope` (and `scope = "..."` in the configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Scope {
     #[default]
     Global,

@@ -35,7 +35,7 @@ pub use cleanup::Cleanup;
 pub use error::{NetlinkError, Op};
 pub use link::{Iface, LinkState, OperState};
 pub use nd::send_unsolicited_na;
-pub use route::{RouteInfo, RouteSpec};
+pub use route::{MAIN_TABLE, RouteInfo, RouteSpec};
 pub use watch::{KernelEvent, Watch};
 
 /// Protocol number that marks our addresses and routes unless configured
