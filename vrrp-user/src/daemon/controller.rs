@@ -106,25 +106,21 @@ impl Controller {
 
     /// Feeds the Startup event to every instance and starts their trackers.
     pub fn start(&mut self, now: Instant) -> Vec<Work> {
-        for g in 0..self.groups.len() {
-            for m in 0..self.groups[g].members.len() {
-                let name = self.groups[g].members[m].name().to_string();
-                self.out.push(Work::StartTrackers(name));
-                self.input(now, g, m, Input::Startup);
-            }
-        }
-        self.take_work()
+        self.input_all(now, Input::Startup, Work::StartTrackers)
     }
 
     /// Feeds Shutdown to every instance: priority-0 adverts, VIPs and routes out,
     /// stop hooks; trackers stopped first so nothing moves the priority meanwhile.
     pub fn shutdown(&mut self, now: Instant) -> Vec<Work> {
-        for g in 0..self.groups.len() {
-            for m in 0..self.groups[g].members.len() {
-                let name = self.groups[g].members[m].name().to_string();
-                self.out.push(Work::StopTrackers(name));
-                self.input(now, g, m, Input::Shutdown);
-            }
+        self.input_all(now, Input::Shutdown, Work::StopTrackers)
+    }
+
+    /// `input` to every instance, each after its tracker work.
+    fn input_all(&mut self, now: Instant, input: Input, trackers: fn(String) -> Work) -> Vec<Work> {
+        for (g, m) in self.positions() {
+            let name = self.groups[g].members[m].name().to_string();
+            self.out.push(trackers(name));
+            self.input(now, g, m, input.clone());
         }
         self.take_work()
     }
@@ -534,8 +530,12 @@ impl Controller {
         }
 
         // Core inputs: the in-place settings, then tracked objects gone or re-weighted.
+        // Only when the state machine's settings differ: an unchanged one is not
+        // even asked to re-evaluate.
         let router_cfg = self.groups[g].members[m].spec.router.clone();
-        self.input(now, g, m, Input::Reconfigure(router_cfg));
+        if *self.groups[g].sync.members()[m].config() != router_cfg {
+            self.input(now, g, m, Input::Reconfigure(router_cfg));
+        }
         let weights = |c: &config::Instance| -> Vec<(String, i16)> {
             let t = &c.track;
             let ifaces = t
