@@ -807,3 +807,117 @@ fn transition_carries_detection_time() {
         Duration::from_nanos(3_609_375_000)
     );
 }
+
+// ---- Reconfiguration in place (reload; not in the RFC) ------------------------------
+
+#[test]
+fn reconfigure_priority_on_a_master_advertises_at_once_without_a_transition() {
+    let (mut r, at) = master(cfg(100));
+    let now = at + Duration::from_millis(300);
+    let actions = r.handle(now, Input::Reconfigure(cfg(150)));
+    assert_eq!(
+        actions,
+        [Action::SendAdvert {
+            priority: 150,
+            interval_cs: 100
+        }]
+    );
+    assert_eq!(r.state(), State::Master);
+    assert_eq!(r.next_deadline(), Some(now + Duration::from_secs(1)));
+}
+
+#[test]
+fn reconfigure_with_nothing_changed_does_nothing() {
+    let (mut r, at) = master(cfg(100));
+    let before = r.next_deadline();
+    assert!(r.handle(at, Input::Reconfigure(cfg(100))).is_empty());
+    assert_eq!(r.next_deadline(), before);
+}
+
+#[test]
+fn reconfigure_keeps_the_identity_of_the_running_router() {
+    let (mut r, at) = master(cfg(100));
+    let mut other = cfg(100);
+    other.vrid = 9;
+    other.primary_addr = ip(77);
+    other.version = Version::V2;
+    r.handle(at, Input::Reconfigure(other));
+    assert_eq!(
+        (r.config().vrid, r.config().primary_addr, r.config().version),
+        (1, ip(5), Version::V3)
+    );
+}
+
+#[test]
+fn reconfigure_accept_mode_on_a_master_switches_it_in_place() {
+    let (mut r, at) = master(cfg(100)); // Config::new: accept mode off
+    assert!(!r.accepts_vip_traffic());
+    let mut on = cfg(100);
+    on.accept_mode = true;
+    assert_eq!(
+        r.handle(at, Input::Reconfigure(on)),
+        [Action::SetAccept(true)]
+    );
+    assert!(r.accepts_vip_traffic());
+}
+
+#[test]
+fn reconfigure_addresses_and_interval_readvertise_once() {
+    let (mut r, at) = master(cfg(100));
+    let mut new = cfg(100);
+    new.vips.push(IpAddr::V4(Ipv4Addr::new(10, 9, 9, 2)));
+    new.advert_interval_cs = 50;
+    let actions = r.handle(at, Input::Reconfigure(new));
+    assert_eq!(
+        actions,
+        [Action::SendAdvert {
+            priority: 100,
+            interval_cs: 50
+        }]
+    );
+    assert_eq!(r.next_deadline(), Some(at + Duration::from_millis(500)));
+}
+
+#[test]
+fn reconfigure_preempt_off_cancels_a_pending_fast_preemption() {
+    let mut r = backup(cfg(200));
+    // A lower master: we outrank it and arm Skew_Time.
+    r.handle(ms(100), advert(9, 100, 100, ms(100)));
+    assert_eq!(
+        r.next_deadline(),
+        Some(ms(100) + skew_time(Version::V3, 200, 100))
+    );
+    let mut off = cfg(200);
+    off.preempt = false;
+    assert!(r.handle(ms(110), Input::Reconfigure(off)).is_empty());
+    // Back to Master_Down_Interval from the last advert.
+    assert_eq!(
+        r.next_deadline(),
+        Some(ms(100) + master_down_interval(Version::V3, 200, 100))
+    );
+    assert_eq!(r.state(), State::Backup);
+}
+
+#[test]
+fn untrack_withdraws_a_tracked_objects_effect() {
+    let (mut r, at) = master(cfg(100));
+    r.handle(
+        at,
+        Input::Track(TrackUpdate {
+            object: "iface:eth1".into(),
+            up: false,
+            weight: TrackWeight::Delta(-30),
+        }),
+    );
+    assert_eq!(r.effective_priority(), 70);
+    let actions = r.handle(at, Input::Untrack("iface:eth1".into()));
+    assert_eq!(r.effective_priority(), 100);
+    assert_eq!(
+        actions,
+        [Action::SendAdvert {
+            priority: 100,
+            interval_cs: 100
+        }]
+    );
+    assert!(r.handle(at, Input::Untrack("iface:eth1".into())).is_empty());
+}

@@ -757,3 +757,37 @@ fn a_vip_removed_behind_our_back_is_put_back() {
     rig.record(w);
     assert_eq!(rig.take(), ["kernel vi51 add-vips 10.1.255.1/32 accept"]);
 }
+
+#[test]
+fn timers_of_many_instances_fire_in_order_and_only_when_due() {
+    let fast = conf("")
+        .replace("vi51", "vi61")
+        .replace("vrid = 51", "vrid = 61")
+        .replace("10.1.255.1", "10.1.255.61")
+        .replace(
+            &format!("advert_interval_ms = {INTERVAL_MS}"),
+            "advert_interval_ms = 50",
+        )
+        .replace(
+            "[global]\nstatus_socket = \"/nonexistent/vrrpd.sock\"\n",
+            "",
+        );
+    let mut rig = Rig::new(&format!("{}{fast}", conf("")));
+    rig.start();
+    // Both become master, the 50 ms one first (shorter Master_Down_Interval).
+    assert!(rig.fire()[0].starts_with("send vrid=61"));
+    while rig.state("vi51") != State::Master {
+        rig.fire();
+    }
+    let t0 = rig.now;
+    let mut sent = Vec::new();
+    while rig.now.saturating_since(t0) < Duration::from_millis(200) {
+        let before = rig.now;
+        let out = rig.fire();
+        assert!(rig.now >= before, "deadlines never go back");
+        sent.extend(out);
+    }
+    let count = |vrid: &str| sent.iter().filter(|l| l.contains(vrid)).count();
+    assert_eq!((count("vrid=61"), count("vrid=51")), (4, 2), "{sent:?}");
+    assert!(rig.ctl.on_timer(rig.now).is_empty(), "nothing due twice");
+}

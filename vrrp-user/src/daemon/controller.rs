@@ -48,6 +48,11 @@ pub struct Controller {
     groups: Vec<Group>,
     /// (ifindex, VRID) -> (group, member), for adverts from the datapath.
     by_key: HashMap<(u32, u8), (usize, usize)>,
+    /// Each group's next deadline, and the same ordered by time: the earliest
+    /// deadline and the due groups without scanning every group (at 255 groups the
+    /// scan was the backup's largest cost).
+    deadlines: Vec<Option<Instant>>,
+    timers: BTreeSet<(Instant, usize)>,
     /// Work produced by the current call, returned at its end.
     out: Vec<Work>,
     /// A state or priority changed since the last `take_dirty`: status is stale.
@@ -82,6 +87,8 @@ impl Controller {
             },
             groups: Vec::new(),
             by_key: HashMap::new(),
+            deadlines: Vec::new(),
+            timers: BTreeSet::new(),
             out: Vec::new(),
             dirty: true,
         };
@@ -126,23 +133,20 @@ impl Controller {
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.groups
-            .iter()
-            .filter_map(|g| g.sync.next_deadline())
-            .min()
+        self.timers.first().map(|&(at, _)| at)
     }
 
     /// Fires every due timer.
     pub fn on_timer(&mut self, now: Instant) -> Vec<Work> {
-        for g in 0..self.groups.len() {
-            if self.groups[g]
-                .sync
-                .next_deadline()
-                .is_some_and(|d| d <= now)
-            {
-                let actions = self.groups[g].sync.on_timer(now);
-                self.execute(now, g, actions);
-            }
+        let due: Vec<usize> = self
+            .timers
+            .range(..=(now, usize::MAX))
+            .map(|&(_, g)| g)
+            .collect();
+        for g in due {
+            let actions = self.groups[g].sync.on_timer(now);
+            self.execute(now, g, actions);
+            self.refresh_deadline(g);
         }
         self.take_work()
     }
@@ -400,6 +404,8 @@ impl Controller {
             old.insert(key, (g.sync, g.members));
         }
         self.by_key.clear();
+        self.timers.clear();
+        self.deadlines.clear();
         let mut kept_updates = Vec::new();
         let mut fresh = Vec::new();
         for members in prepared {
@@ -442,6 +448,8 @@ impl Controller {
                 self.by_key
                     .insert((inst.spec.ifindex, inst.spec.cfg.vrid), (g, m));
             }
+            self.deadlines.push(None);
+            self.refresh_deadline(g);
         }
         self.config = new;
         self.dirty = true;
@@ -603,6 +611,22 @@ impl Controller {
         }
         let actions = self.groups[g].sync.handle(now, m, input);
         self.execute(now, g, actions);
+        self.refresh_deadline(g);
+    }
+
+    /// Group `g`'s state machines were stepped: keep the deadline index in step.
+    fn refresh_deadline(&mut self, g: usize) {
+        let next = self.groups[g].sync.next_deadline();
+        let slot = &mut self.deadlines[g];
+        if *slot != next {
+            if let Some(old) = *slot {
+                self.timers.remove(&(old, g));
+            }
+            if let Some(at) = next {
+                self.timers.insert((at, g));
+            }
+            *slot = next;
+        }
     }
 
     fn execute(&mut self, now: Instant, g: usize, actions: Vec<(usize, Action)>) {
