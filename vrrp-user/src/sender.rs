@@ -69,9 +69,16 @@ impl OpenSink for RawSockets {
     }
 }
 
+/// One advert's bytes for each destination (the checksum covers the destination).
+type Encoded = Vec<(libc::sockaddr_in, Vec<u8>)>;
+
 pub struct Sender {
     fd: OwnedFd,
     config: SenderConfig,
+    /// The last advert and its encoded bytes per destination: a master sends the
+    /// same advert every interval, so it is encoded (and checksummed) only when
+    /// its priority, interval or addresses change.
+    encoded: Option<(Advert, Encoded)>,
 }
 
 impl AdvertSink for Sender {
@@ -150,7 +157,11 @@ impl Sender {
             setsockopt(&fd, libc::IPPROTO_IP, libc::IP_MULTICAST_IF, &mreq)
                 .map_err(|_| fail("IP_MULTICAST_IF"))?;
         }
-        Ok(Sender { fd, config })
+        Ok(Sender {
+            fd,
+            config,
+            encoded: None,
+        })
     }
 
     pub fn config(&self) -> &SenderConfig {
@@ -160,18 +171,14 @@ impl Sender {
     /// Sends `advert` to every destination; returns how many copies left. Stops at the
     /// first hard error, but a peer that is unreachable right now (no route, no ARP
     /// answer) does not keep the others from getting theirs.
-    pub fn send(&self, advert: &Advert) -> Result<usize, SendError> {
-        let dsts: Vec<Ipv4Addr> = match &self.config.destinations {
-            Destinations::Unicast(v) => v.clone(),
-            Destinations::Multicast => vec![MULTICAST_V4],
-        };
+    pub fn send(&mut self, advert: &Advert) -> Result<usize, SendError> {
+        if self.encoded.as_ref().is_none_or(|(a, _)| a != advert) {
+            self.encoded = Some((advert.clone(), self.encode(advert)?));
+        }
+        let (_, msgs) = self.encoded.as_ref().expect("just encoded");
         let mut sent = 0;
         let mut first_err = None;
-        for dst in dsts {
-            let ep =
-                Endpoints::new(IpAddr::V4(self.config.source), IpAddr::V4(dst)).expect("both IPv4");
-            let msg = packet::encode(advert, ep, self.config.checksum)?;
-            let sa = sockaddr(dst);
+        for (sa, msg) in msgs {
             // SAFETY: valid buffer and sockaddr for the call.
             let n = unsafe {
                 libc::sendto(
@@ -179,12 +186,13 @@ impl Sender {
                     msg.as_ptr().cast(),
                     msg.len(),
                     libc::MSG_DONTWAIT,
-                    (&sa as *const libc::sockaddr_in).cast(),
+                    (sa as *const libc::sockaddr_in).cast(),
                     size_of::<libc::sockaddr_in>() as u32,
                 )
             };
             if n < 0 {
                 let err = io::Error::last_os_error();
+                let dst = Ipv4Addr::from(sa.sin_addr.s_addr.to_ne_bytes());
                 first_err.get_or_insert(SendError::Send { dst, err });
             } else {
                 sent += 1;
@@ -194,6 +202,24 @@ impl Sender {
             (0, Some(e)) => Err(e),
             _ => Ok(sent),
         }
+    }
+
+    /// `advert` encoded for each destination (the checksum covers the destination).
+    fn encode(&self, advert: &Advert) -> Result<Encoded, SendError> {
+        let dsts: Vec<Ipv4Addr> = match &self.config.destinations {
+            Destinations::Unicast(v) => v.clone(),
+            Destinations::Multicast => vec![MULTICAST_V4],
+        };
+        dsts.into_iter()
+            .map(|dst| {
+                let ep = Endpoints::new(IpAddr::V4(self.config.source), IpAddr::V4(dst))
+                    .expect("both IPv4");
+                Ok((
+                    sockaddr(dst),
+                    packet::encode(advert, ep, self.config.checksum)?,
+                ))
+            })
+            .collect()
     }
 }
 

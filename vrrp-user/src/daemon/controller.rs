@@ -434,6 +434,7 @@ impl Controller {
                     let inst = &mut insts[m];
                     debug_assert_eq!(inst.name(), name);
                     let old_cfg = std::mem::replace(&mut inst.spec, *spec).cfg;
+                    inst.advert = None;
                     if let Some(sink) = sink {
                         inst.sink = sink;
                     }
@@ -680,8 +681,12 @@ impl Controller {
                 priority,
                 interval_cs,
             } => {
-                let advert = inst.spec.advert(priority, interval_cs);
-                match inst.sink.send(&advert) {
+                let key = (priority, interval_cs);
+                if inst.advert.as_ref().is_none_or(|(k, _)| *k != key) {
+                    inst.advert = Some((key, inst.spec.advert(priority, interval_cs)));
+                }
+                let (_, advert) = inst.advert.as_ref().expect("just built");
+                match inst.sink.send(advert) {
                     Ok(n) => inst.stats.adverts_sent += n as u64,
                     Err(e) => {
                         inst.stats.send_errors += 1;

@@ -4,6 +4,7 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use vrrp_core::{
+    packet::Advert,
     router::{Reason, State},
     time::Instant,
 };
@@ -27,6 +28,9 @@ pub struct Instance {
     /// Kernel work was dropped on a full queue: the whole kernel state for the
     /// current state is queued again once there is room.
     pub resync: bool,
+    /// The last advert sent, by the (priority, interval) asked for: a master sends
+    /// the same one every interval. Cleared when the spec changes.
+    pub advert: Option<((u8, u16), Advert)>,
 }
 
 impl Instance {
@@ -41,6 +45,7 @@ impl Instance {
             jitter_src: None,
             accept: true,
             resync: false,
+            advert: None,
         }
     }
 
