@@ -401,11 +401,16 @@ fn link_loss_is_a_fault_without_goodbye_and_recovery_restarts() {
 
 #[test]
 fn tracking_lowers_priority_in_place_and_a_fault_weight_faults() {
-    let text = conf(
+    let text = conf_with(
+        "",
         r#"
 [[instance.track_interface]]
 name = "eth1"
 weight = -150
+
+[[instance.track_script]]
+name = "chk"
+command = ["/bin/true"]
 "#,
     );
     let mut rig = Rig::master(&text);
@@ -790,4 +795,78 @@ fn timers_of_many_instances_fire_in_order_and_only_when_due() {
     let count = |vrid: &str| sent.iter().filter(|l| l.contains(vrid)).count();
     assert_eq!((count("vrid=61"), count("vrid=51")), (4, 2), "{sent:?}");
     assert!(rig.ctl.on_timer(rig.now).is_empty(), "nothing due twice");
+}
+
+// ---- Found in review ---------------------------------------------------------------------
+
+#[test]
+fn a_sync_group_reload_removes_a_dropped_vip_even_when_another_member_faults() {
+    let group = |weight: i16, b_vips: &str| {
+        format!(
+            "{}\n[[instance.track_interface]]\nname = \"eth1\"\nweight = {weight}\n\n[[instance]]\nname = \"vi52\"\ninterface = \"eth0\"\nvrid = 52\npriority = 200\nadvert_interval_ms = {INTERVAL_MS}\nmode = \"unicast\"\nunicast_src = \"10.1.1.10/24\"\npeer = [{{ address = \"10.1.2.10\" }}]\n{b_vips}\n[[sync_group]]\nname = \"g\"\nmembers = [\"vi51\", \"vi52\"]\n",
+            conf("")
+        )
+    };
+    let two = "vip = [{ address = \"10.1.255.2/32\", dev = \"lo\" }, { address = \"10.1.255.9/32\", dev = \"lo\" }]";
+    let one = "vip = [{ address = \"10.1.255.2/32\", dev = \"lo\" }]";
+    let mut rig = Rig::new(&group(-10, two));
+    rig.start();
+    while rig.state("vi52") != State::Master {
+        rig.fire();
+    }
+    let w = rig.ctl.on_link(rig.now, 3, "eth1", false);
+    rig.record(w);
+    rig.take();
+    // One reload: vi51's tracker becomes a fault (eth1 is down) and vi52 drops a VIP.
+    let (_, out) = rig.reload(&group(0, one));
+    assert_eq!(rig.state("vi52"), State::Fault);
+    assert!(
+        out.iter()
+            .any(|l| l == "kernel vi52 remove-vips 10.1.255.9/32"),
+        "the dropped VIP goes too: {out:?}"
+    );
+    assert!(
+        out.iter()
+            .any(|l| l == "kernel vi52 remove-vips 10.1.255.2/32"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn a_report_from_a_tracker_the_reload_removed_is_dropped() {
+    let script = "\n[[instance.track_script]]\nname = \"chk\"\ncommand = [\"/bin/true\"]\n";
+    let mut rig = Rig::master(&conf_with("", script));
+    let (_, out) = rig.reload(&conf(""));
+    assert_eq!(out, ["trackers vi51 stop", "trackers vi51 start"]);
+    let late = TrackUpdate {
+        object: "track:chk".into(),
+        up: false,
+        weight: TrackWeight::Fault,
+    };
+    assert!(rig.ctl.on_track(rig.now, "vi51", late).is_empty());
+    assert_eq!(rig.state("vi51"), State::Master);
+}
+
+#[test]
+fn a_label_edit_is_a_new_value_for_the_next_add_not_a_reput() {
+    let mut rig = Rig::master(&conf(""));
+    let labelled = conf("").replace("dev = \"lo\"\n", "dev = \"lo\"\nlabel = \"lo:vip\"\n");
+    let (classes, out) = rig.reload(&labelled);
+    assert_eq!(classes, [("vi51".to_string(), ReloadClass::Value)]);
+    assert!(out.is_empty(), "{out:?}");
+}
+
+#[test]
+fn a_resync_after_accept_mode_restores_the_block_state_too() {
+    let mut rig = Rig::master(&conf("accept_mode = false"));
+    rig.ctl.kernel_dropped("vi51");
+    let w = rig.ctl.tick(rig.now);
+    rig.record(w);
+    assert_eq!(
+        rig.take(),
+        [
+            "kernel vi51 add-vips 10.1.255.1/32 block",
+            "kernel vi51 set-accept 10.1.255.1/32 false"
+        ]
+    );
 }

@@ -220,10 +220,25 @@ impl Controller {
         self.take_work()
     }
 
-    /// A tracked script or file of instance `instance` changed.
+    /// A tracked script or file of instance `instance` changed. A report for an
+    /// object the running configuration no longer tracks (sent by a tracker just
+    /// before a reload stopped it) is dropped.
     pub fn on_track(&mut self, now: Instant, instance: &str, update: TrackUpdate) -> Vec<Work> {
         if let Some((g, m)) = self.position(instance) {
-            self.input(now, g, m, Input::Track(update));
+            let track = &self.groups[g].members[m].spec.cfg.track;
+            let configured = track
+                .scripts
+                .iter()
+                .any(|s| config::tracked_script(&s.name) == update.object)
+                || track
+                    .files
+                    .iter()
+                    .any(|f| config::tracked_file(&f.path) == update.object);
+            if configured {
+                self.input(now, g, m, Input::Track(update));
+            } else {
+                debug!(instance, object = %update.object, "report of an untracked object dropped");
+            }
         }
         self.take_work()
     }
@@ -454,8 +469,11 @@ impl Controller {
         }
         self.config = new;
         self.dirty = true;
-        for (g, m, old_cfg) in kept_updates {
-            self.apply_in_place(now, g, m, &old_cfg);
+        for (g, m, old_cfg) in &kept_updates {
+            self.apply_drivers(now, *g, *m, old_cfg);
+        }
+        for (g, m, old_cfg) in &kept_updates {
+            self.apply_core(now, *g, *m, old_cfg);
         }
         if start {
             for g in fresh {
@@ -468,9 +486,12 @@ impl Controller {
         }
     }
 
-    /// A kept instance whose spec was just replaced: the driver work and core inputs
-    /// its changes need. Nothing here moves mastership by itself.
-    fn apply_in_place(&mut self, now: Instant, g: usize, m: usize, old: &config::Instance) {
+    /// A kept instance whose spec was just replaced, first phase: the kernel and
+    /// tracker work its changes need, decided on the state before the reload. Every
+    /// kept instance gets this before any gets a core input, because a core input
+    /// to one sync group member can move the others (whose own diffs would then be
+    /// lost).
+    fn apply_drivers(&mut self, now: Instant, g: usize, m: usize, old: &config::Instance) {
         let inst = &mut self.groups[g].members[m];
         let cfg = inst.spec.cfg.clone();
         let name = cfg.name.clone();
@@ -491,9 +512,9 @@ impl Controller {
                     blocked: !inst.accept,
                 }));
             }
-            let reput =
-                kept.iter().any(|v| !old.vips.contains(v)) || old.vip_lease != cfg.vip_lease;
-            if reput && !kept.is_empty() {
+            // A new lease (or none) is re-put in place. A new label or scope is not:
+            // the kernel keeps them on a replace, so they apply at the next add.
+            if old.vip_lease != cfg.vip_lease && !kept.is_empty() {
                 self.out.push(kernel(KernelOp::RefreshVips {
                     vips: kept,
                     lease: cfg.vip_lease,
@@ -537,8 +558,12 @@ impl Controller {
             self.out.push(Work::StopTrackers(name.clone()));
             self.out.push(Work::StartTrackers(name.clone()));
         }
+    }
 
-        // Core inputs: the in-place settings, then tracked objects gone or re-weighted.
+    /// Second phase: the core inputs, the in-place settings, then tracked objects
+    /// gone or re-weighted. Nothing here moves mastership by itself.
+    fn apply_core(&mut self, now: Instant, g: usize, m: usize, old: &config::Instance) {
+        let cfg = self.groups[g].members[m].spec.cfg.clone();
         // Only when the state machine's settings differ: an unchanged one is not
         // even asked to re-evaluate.
         let router_cfg = self.groups[g].members[m].spec.router.clone();
@@ -567,7 +592,18 @@ impl Controller {
                 self.input(now, g, m, Input::Untrack(object.clone()));
             }
         }
+        // A file's effect is its value times the weight: only its restarted tracker
+        // knows the new one, so files are re-weighted when it reports.
+        let files: Vec<String> = cfg
+            .track
+            .files
+            .iter()
+            .map(|f| config::tracked_file(&f.path))
+            .collect();
         for (object, weight) in after {
+            if files.contains(&object) {
+                continue;
+            }
             let changed = before.iter().any(|(o, w)| *o == object && *w != weight);
             let known = self.groups[g].sync.members()[m].tracked(&object);
             if let (true, Some((up, _))) = (changed, known) {
@@ -705,6 +741,7 @@ impl Controller {
                 };
                 self.out.push(kernel(op));
                 inst.accept = accept;
+                inst.nft_used |= !accept;
                 inst.lease_set = inst.spec.cfg.vip_lease.map(|_| now);
             }
             Action::RemoveVips => {
@@ -722,6 +759,7 @@ impl Controller {
                 };
                 self.out.push(kernel(op));
                 inst.accept = accept;
+                inst.nft_used = true;
             }
             Action::AddRoutes if !cfg.routes.is_empty() => {
                 let routes = cfg.routes.clone();
@@ -789,10 +827,22 @@ fn prepare(
     for members in grouping(new) {
         let mut out = Vec::new();
         for cfg in members {
-            let spec = InstanceSpec::new(cfg, host)?;
             let restart = diff
                 .change(&cfg.name)
                 .is_none_or(|c| c.class == ReloadClass::Restart);
+            // A kept instance keeps the source it runs with: a multicast one's was
+            // the interface's first address at its start, and its state machine
+            // ties on it.
+            let spec = match running.get(&cfg.name) {
+                Some(old) if !restart => InstanceSpec::new(
+                    cfg,
+                    &Pinned {
+                        host,
+                        source: old.source,
+                    },
+                )?,
+                _ => InstanceSpec::new(cfg, host)?,
+            };
             let prepared = if restart {
                 let router = Router::new(spec.router.clone())
                     .with_context(|| format!("instance {:?}", cfg.name))?;
@@ -816,6 +866,22 @@ fn prepare(
         groups.push(out);
     }
     Ok(groups)
+}
+
+/// A host whose interfaces all answer with the given first address.
+struct Pinned<'a> {
+    host: &'a dyn Host,
+    source: Ipv4Addr,
+}
+
+impl Host for Pinned<'_> {
+    fn ifindex(&self, name: &str) -> Option<u32> {
+        self.host.ifindex(name)
+    }
+
+    fn first_ipv4(&self, _name: &str) -> Option<Ipv4Addr> {
+        Some(self.source)
+    }
 }
 
 /// Sync groups in configuration order, then lone instances as groups of one.
@@ -853,6 +919,13 @@ fn resync(inst: &mut Instance, out: &mut Vec<Work>) {
             lease: cfg.vip_lease,
             accept: inst.accept,
         }));
+        if inst.nft_used {
+            // A lost unblock is not undone by an add that accepts.
+            out.push(kernel(KernelOp::SetAccept {
+                vips: cfg.vips.clone(),
+                accept: inst.accept,
+            }));
+        }
         if !cfg.routes.is_empty() {
             out.push(kernel(KernelOp::AddRoutes {
                 routes: cfg.routes.clone(),
@@ -866,7 +939,7 @@ fn resync(inst: &mut Instance, out: &mut Vec<Work>) {
         }
         out.push(kernel(KernelOp::RemoveVips {
             vips: cfg.vips.clone(),
-            blocked: !cfg.accept_mode,
+            blocked: inst.nft_used || !cfg.accept_mode,
         }));
     }
 }

@@ -25,6 +25,8 @@ pub struct Instance {
     pub jitter_src: Option<[u8; 4]>,
     /// Whether the VIPs we hold accept traffic (false: blocked, accept mode off).
     pub accept: bool,
+    /// The VIPs were ever blocked with nftables: a resync must also restore that.
+    pub nft_used: bool,
     /// Kernel work was dropped on a full queue: the whole kernel state for the
     /// current state is queued again once there is room.
     pub resync: bool,
@@ -44,6 +46,7 @@ impl Instance {
             jitter: JitterTracker::new(),
             jitter_src: None,
             accept: true,
+            nft_used: false,
             resync: false,
             advert: None,
         }

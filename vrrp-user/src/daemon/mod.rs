@@ -210,7 +210,7 @@ pub async fn run(opts: RunOptions) -> Result<()> {
     // Leave: priority 0 so backups take over after Skew_Time, VIPs and routes out.
     let work = ctl.shutdown(clock::now());
     let stop_hooks = work.iter().filter(|w| matches!(w, Work::Hook(_))).count();
-    drivers.dispatch(&mut ctl, work);
+    drivers.dispatch_all(&mut ctl, work).await;
     drivers.trackers.stop_all();
     let pending = drivers.close();
     let drain = async {
@@ -251,14 +251,7 @@ impl Drivers {
         for w in work {
             match w {
                 Work::Kernel { instance, op } => {
-                    let tx = self.kernel.entry(instance.clone()).or_insert_with(|| {
-                        kernel::spawn_worker(
-                            self.nl.clone(),
-                            self.proto,
-                            instance.clone(),
-                            &self.workers,
-                        )
-                    });
+                    let tx = self.queue(&instance);
                     if let Err(e) = tx.try_send(op) {
                         warn!(instance, error = %e, "kernel queue full: change dropped, resyncing");
                         ctl.kernel_dropped(&instance);
@@ -273,6 +266,32 @@ impl Drivers {
                 }
                 Work::StartTrackers(name) => self.trackers.start(&ctl.config, &name),
                 Work::StopTrackers(name) => self.trackers.stop(&name),
+            }
+        }
+    }
+
+    /// The kernel queue of `instance`, its worker started on first use.
+    fn queue(&mut self, instance: &str) -> &mpsc::Sender<KernelOp> {
+        self.kernel.entry(instance.to_string()).or_insert_with(|| {
+            kernel::spawn_worker(
+                self.nl.clone(),
+                self.proto,
+                instance.to_string(),
+                &self.workers,
+            )
+        })
+    }
+
+    /// Like [`Self::dispatch`], but waits for room in a full kernel queue instead of
+    /// dropping: for the last work before exit, which no later tick could resync.
+    async fn dispatch_all(&mut self, ctl: &mut Controller, work: Vec<Work>) {
+        for w in work {
+            match w {
+                Work::Kernel { instance, op } => {
+                    let tx = self.queue(&instance);
+                    let _ = tx.send(op).await;
+                }
+                other => self.dispatch(ctl, vec![other]),
             }
         }
     }
