@@ -29,7 +29,7 @@ use std::path::Path;
 pub use error::{ConfigError, ConfigErrors};
 pub use reload::{
     ConfigDiff, InstanceChange, ReloadClass, classify, diff, tracked_file, tracked_interface,
-    tracked_script,
+    tracked_script, tracked_weights,
 };
 pub use types::{
     Config, Datapath, Family, Garp, Global, Hooks, Instance, Peer, Route, RouteProtocol, Scope,

@@ -224,19 +224,11 @@ pub fn classify(old: &Instance, new: &Instance) -> InstanceChange {
     );
     c.note(*routes != old.routes, Addresses, "route");
 
-    let weights = |t: &super::Track| -> BTreeMap<String, i16> {
-        let ifaces = t
-            .interfaces
-            .iter()
-            .map(|i| (tracked_interface(&i.name), i.weight));
-        let scripts = t
-            .scripts
-            .iter()
-            .map(|s| (tracked_script(&s.name), s.weight));
-        let files = t.files.iter().map(|f| (tracked_file(&f.path), f.weight));
-        ifaces.chain(scripts).chain(files).collect()
-    };
-    c.note(weights(track) != weights(&old.track), Core, "track weights");
+    c.note(
+        tracked_weights(track) != tracked_weights(&old.track),
+        Core,
+        "track weights",
+    );
     c.note(
         tracker_runs(track) != tracker_runs(&old.track),
         Value,
@@ -288,6 +280,21 @@ fn transport_parts(t: &Transport) -> (TransportIdentity, TtlWindows) {
                 .collect(),
         ),
     }
+}
+
+/// Every tracked object of `t` by the name the state machine knows, with its
+/// configured weight.
+pub fn tracked_weights(t: &super::Track) -> BTreeMap<String, i16> {
+    let ifaces = t
+        .interfaces
+        .iter()
+        .map(|i| (tracked_interface(&i.name), i.weight));
+    let scripts = t
+        .scripts
+        .iter()
+        .map(|s| (tracked_script(&s.name), s.weight));
+    let files = t.files.iter().map(|f| (tracked_file(&f.path), f.weight));
+    ifaces.chain(scripts).chain(files).collect()
 }
 
 /// The tracked-object names the state machine knows, one per kind, so the

@@ -226,14 +226,7 @@ impl Controller {
     pub fn on_track(&mut self, now: Instant, instance: &str, update: TrackUpdate) -> Vec<Work> {
         if let Some((g, m)) = self.position(instance) {
             let track = &self.groups[g].members[m].spec.cfg.track;
-            let configured = track
-                .scripts
-                .iter()
-                .any(|s| config::tracked_script(&s.name) == update.object)
-                || track
-                    .files
-                    .iter()
-                    .any(|f| config::tracked_file(&f.path) == update.object);
+            let configured = config::tracked_weights(track).contains_key(&update.object);
             if configured {
                 self.input(now, g, m, Input::Track(update));
             } else {
@@ -570,25 +563,12 @@ impl Controller {
         if *self.groups[g].sync.members()[m].config() != router_cfg {
             self.input(now, g, m, Input::Reconfigure(router_cfg));
         }
-        let weights = |c: &config::Instance| -> Vec<(String, i16)> {
-            let t = &c.track;
-            let ifaces = t
-                .interfaces
-                .iter()
-                .map(|i| (config::tracked_interface(&i.name), i.weight));
-            let scripts = t
-                .scripts
-                .iter()
-                .map(|s| (config::tracked_script(&s.name), s.weight));
-            let files = t
-                .files
-                .iter()
-                .map(|f| (config::tracked_file(&f.path), f.weight));
-            ifaces.chain(scripts).chain(files).collect()
-        };
-        let (before, after) = (weights(old), weights(&cfg));
-        for (object, _) in &before {
-            if !after.iter().any(|(o, _)| o == object) {
+        let (before, after) = (
+            config::tracked_weights(&old.track),
+            config::tracked_weights(&cfg.track),
+        );
+        for object in before.keys() {
+            if !after.contains_key(object) {
                 self.input(now, g, m, Input::Untrack(object.clone()));
             }
         }
@@ -604,7 +584,7 @@ impl Controller {
             if files.contains(&object) {
                 continue;
             }
-            let changed = before.iter().any(|(o, w)| *o == object && *w != weight);
+            let changed = before.get(&object).is_some_and(|w| *w != weight);
             let known = self.groups[g].sync.members()[m].tracked(&object);
             if let (true, Some((up, _))) = (changed, known) {
                 let update = TrackUpdate {
