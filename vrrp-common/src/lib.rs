@@ -8,6 +8,8 @@
 
 use bytemuck::{Pod, Zeroable};
 
+pub mod follow;
+
 /// IP protocol number of VRRP (RFC 9568 §5.1.1.4).
 pub const IPPROTO_VRRP: u8 = 112;
 /// The VRRP IPv4 multicast group 224.0.0.18 (RFC 9568 §5.1.1.2).
@@ -24,7 +26,7 @@ pub const VRRP_MAX_LEN: usize = VRRP_HDR_LEN + 4 * MAX_ADDRS + VRRP_V2_AUTH_LEN;
 
 /// Key of the `VRIDS` map: which VRIDs this daemon runs on which interface.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Pod, Zeroable)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Pod, Zeroable)]
 pub struct VridKey {
     pub ifindex: u32,
     pub vrid: u8,
@@ -107,9 +109,12 @@ impl Default for PeerConfig {
 pub const REC_F_V2_CSUM: u32 = 1 << 0;
 /// The advert was sent to the multicast group.
 pub const REC_F_MULTICAST: u32 = 1 << 1;
+/// Not an advert: the followed master has been silent for `Follow::down_ns` since its
+/// last absorbed advert (`rx_ns`). The other fields repeat the followed advert's.
+pub const REC_F_SILENCE: u32 = 1 << 2;
 
 /// One validated advert, as the XDP program (or the socket path) hands it to the
-/// controller. 112 bytes, no padding.
+/// controller. 128 bytes, no padding.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
 pub struct AdvertRecord {
@@ -132,6 +137,12 @@ pub struct AdvertRecord {
     pub flags: u32,
     /// The first `count` entries are the advert's addresses.
     pub addrs: [[u8; 4]; MAX_ADDRS],
+    /// The datapath's report count for this VRID including this record
+    /// (`follow::Followed::reports`); the daemon arms absorption with it.
+    pub seq: u64,
+    /// Receive time of the last advert the datapath absorbed for this VRID before this
+    /// record (0: none): the daemon replays the followed advert at that time first.
+    pub followed_rx_ns: u64,
 }
 
 impl AdvertRecord {
@@ -224,6 +235,8 @@ pub mod names {
     pub const PEERS: &str = "PEERS";
     pub const COUNTERS: &str = "COUNTERS";
     pub const RECORDS: &str = "RECORDS";
+    pub const FOLLOW: &str = "FOLLOW";
+    pub const FOLLOWED: &str = "FOLLOWED";
 }
 
 /// Map sizes, shared so userspace can refuse configurations that would not fit.
@@ -242,6 +255,8 @@ mod user {
     unsafe impl aya::Pod for PeerKey {}
     unsafe impl aya::Pod for PeerConfig {}
     unsafe impl aya::Pod for AdvertRecord {}
+    unsafe impl aya::Pod for crate::follow::Follow {}
+    unsafe impl aya::Pod for crate::follow::FollowedSlot {}
 }
 
 #[cfg(test)]
@@ -250,7 +265,10 @@ mod tests {
 
     #[test]
     fn layouts_are_stable() {
-        assert_eq!(core::mem::size_of::<AdvertRecord>(), 112);
+        assert_eq!(core::mem::size_of::<AdvertRecord>(), 128);
+        assert_eq!(core::mem::size_of::<follow::Follow>(), 40);
+        assert_eq!(core::mem::size_of::<follow::Followed>(), 64);
+        assert_eq!(core::mem::size_of::<follow::FollowedSlot>(), 88);
         assert_eq!(core::mem::size_of::<VridKey>(), 8);
         assert_eq!(core::mem::size_of::<VridConfig>(), 8);
         assert_eq!(core::mem::size_of::<PeerKey>(), 12);

@@ -4,6 +4,8 @@
 #![cfg_attr(target_arch = "bpf", no_main)]
 
 #[cfg(target_arch = "bpf")]
+mod follow;
+#[cfg(target_arch = "bpf")]
 mod xdp;
 
 #[cfg(not(target_arch = "bpf"))]

@@ -33,6 +33,7 @@ use vrrp_common::{
     REC_F_MULTICAST, REC_F_V2_CSUM, RING_BYTES, VRID_F_ANY_SOURCE, VRID_F_MULTICAST,
     VRID_F_V2_CSUM_OK, VRRP_HDR_LEN, VRRP_MAX_LEN, VRRP_MCAST_V4, VRRP_V2_AUTH_LEN, VridConfig,
     VridKey,
+    follow::{Seen, digest_byte, digest_start},
 };
 
 #[map(name = "VRIDS")]
@@ -45,7 +46,7 @@ static PEERS: HashMap<PeerKey, PeerConfig> = HashMap::with_max_entries(MAX_PEERS
 static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(Counter::COUNT, 0);
 
 #[map(name = "RECORDS")]
-static RECORDS: RingBuf = RingBuf::with_byte_size(RING_BYTES, 0);
+pub(crate) static RECORDS: RingBuf = RingBuf::with_byte_size(RING_BYTES, 0);
 
 const ETH_HLEN: usize = 14;
 const ETH_P_IP: u16 = 0x0800;
@@ -289,6 +290,30 @@ fn classify_vrrp(
         flags |= REC_F_MULTICAST;
     }
 
+    // The follow filter: the steady state stays in the kernel.
+    // SAFETY: plain helper call.
+    let rx_ns = unsafe { bpf_ktime_get_ns() };
+    let mut digest = digest_start(count as u8);
+    let mut i = 0;
+    while i < 4 * MAX_ADDRS {
+        if i < 4 * count {
+            digest = digest_byte(digest, msg[VRRP_HDR_LEN + i]);
+        }
+        i += 1;
+    }
+    let seen = Seen {
+        src,
+        adver_int_cs,
+        priority: msg[2],
+        version,
+        digest,
+    };
+    let Some((seq, followed_rx_ns)) =
+        crate::follow::filter(&VridKey::new(ifindex, vrid), &seen, rx_ns)
+    else {
+        return Verdict::Count(Counter::Accepted);
+    };
+
     // Hand it over.
     let Some(mut entry) = RECORDS.reserve::<AdvertRecord>(0) else {
         return Verdict::Count(Counter::RingFull);
@@ -303,8 +328,7 @@ fn classify_vrrp(
         i += 1;
     }
     entry.write(AdvertRecord {
-        // SAFETY: plain helper call.
-        rx_ns: unsafe { bpf_ktime_get_ns() },
+        rx_ns,
         src,
         dst,
         ifindex,
@@ -317,6 +341,8 @@ fn classify_vrrp(
         auth_type: if version == 2 { msg[4] } else { 0 },
         flags,
         addrs,
+        seq,
+        followed_rx_ns,
     });
     entry.submit(0);
     Verdict::Count(Counter::Accepted)

@@ -16,7 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-use crate::status::{JitterStats, State, StatusSnapshot};
+use crate::status::{State, StatusSnapshot};
 
 /// The content type of format 0.0.4.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -25,74 +25,6 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest request head read; a scrape's is a few hundred bytes.
 const MAX_REQUEST: usize = 8192;
-
-/// Smoothing gain of [`JitterTracker`], RFC 3550's 1/16.
-const JITTER_GAIN: f64 = 1.0 / 16.0;
-
-/// Jitter of a master's adverts from their kernel receive timestamps.
-///
-/// Adverts leave the master every `interval`, so each arrival should come
-/// a whole number of intervals after the previous one; the deviation is
-/// `D = |delta - n * interval|` with `n = round(delta / interval)` (at least
-/// 1), which keeps lost adverts from counting as jitter. As in RFC 3550
-/// §6.4.1 the mean moves by `(D - J) / 16` per advert; it starts at the
-/// first deviation rather than 0 so that it is meaningful after a few
-/// adverts. The maximum is kept as well. Call [`reset`](Self::reset) when
-/// the master changes: the gap between two senders is not jitter.
-#[derive(Debug, Clone, Default)]
-pub struct JitterTracker {
-    last_rx_ns: Option<u64>,
-    mean_ns: f64,
-    max_ns: u64,
-    samples: u64,
-}
-
-impl JitterTracker {
-    pub fn new() -> JitterTracker {
-        JitterTracker::default()
-    }
-
-    /// Records an advert received at `rx_ns` (kernel monotonic ns) from a
-    /// master advertising every `interval`. Returns this advert's deviation
-    /// in ns, or `None` for the first advert, a zero interval, or a
-    /// timestamp not after the previous one (which is ignored).
-    pub fn observe(&mut self, rx_ns: u64, interval: Duration) -> Option<u64> {
-        let last = self.last_rx_ns;
-        if last.is_some_and(|l| rx_ns <= l) {
-            return None;
-        }
-        self.last_rx_ns = Some(rx_ns);
-        let delta = rx_ns - last?;
-        let iv = u64::try_from(interval.as_nanos()).unwrap_or(u64::MAX);
-        if iv == 0 {
-            return None;
-        }
-        let n = ((delta + iv / 2) / iv).max(1);
-        let dev = delta.abs_diff(n.saturating_mul(iv));
-        if self.samples == 0 {
-            self.mean_ns = dev as f64;
-        } else {
-            self.mean_ns += (dev as f64 - self.mean_ns) * JITTER_GAIN;
-        }
-        self.max_ns = self.max_ns.max(dev);
-        self.samples += 1;
-        Some(dev)
-    }
-
-    /// Forgets everything (new master).
-    pub fn reset(&mut self) {
-        *self = JitterTracker::default();
-    }
-
-    /// The figures for the snapshot, in seconds.
-    pub fn stats(&self) -> JitterStats {
-        JitterStats {
-            mean_s: self.mean_ns / 1e9,
-            max_s: self.max_ns as f64 / 1e9,
-            samples: self.samples,
-        }
-    }
-}
 
 /// Renders the snapshot as Prometheus text. Families without samples are
 /// left out.

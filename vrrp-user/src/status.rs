@@ -132,7 +132,8 @@ pub struct TransitionCount {
     pub count: u64,
 }
 
-/// See [`crate::metrics::JitterTracker`].
+/// Jitter of the followed master's adverts, kept by the datapath (see
+/// `vrrp_common::follow::Jitter`).
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct JitterStats {
     /// Smoothed mean deviation from the expected arrival, seconds.

@@ -28,6 +28,7 @@ use vrrp_user::{
         host::Host,
         work::{KernelOp, Work},
     },
+    datapath::follow::SharedFollow,
     sender::{AdvertSink, OpenSink, SendError, SenderConfig},
 };
 
@@ -203,6 +204,8 @@ impl Rig {
             auth_type: 0,
             flags: 0,
             addrs,
+            seq: 0,
+            followed_rx_ns: 0,
         };
         let w = self.ctl.on_record(self.now, &rec);
         self.record(w);
@@ -869,4 +872,189 @@ fn a_resync_after_accept_mode_restores_the_block_state_too() {
             "kernel vi51 set-accept 10.1.255.1/32 false"
         ]
     );
+}
+
+// ---- The follow filter: steady-state adverts absorbed by the datapath -----------------
+
+/// A backup whose adverts pass through the socket datapath's follow filter (the same
+/// rule and records as the XDP program's) before the controller sees them.
+struct Filtered {
+    rig: Rig,
+    table: SharedFollow,
+    /// Records that reached the controller.
+    reported: usize,
+}
+
+impl Filtered {
+    fn backup() -> Filtered {
+        let mut rig = Rig::new(&conf("priority = 100"));
+        let table = SharedFollow::default();
+        rig.ctl.set_follow(Box::new(table.clone()));
+        rig.start();
+        Filtered {
+            rig,
+            table,
+            reported: 0,
+        }
+    }
+
+    /// Fires the controller's due timers, as the daemon loop does, up to `until`.
+    fn run_timers(&mut self, until: Instant) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Some(at) = self.rig.ctl.next_deadline().filter(|&d| d <= until) {
+            self.rig.now = at;
+            let w = self.rig.ctl.on_timer(at);
+            self.rig.record(w);
+            out.extend(self.rig.take());
+        }
+        self.rig.now = until;
+        out
+    }
+
+    /// An advert from the peer at `at`, through the filter.
+    fn advert(&mut self, at: Instant, priority: u8) -> Vec<String> {
+        let mut out = self.run_timers(at);
+        let mut rec = record(at, priority);
+        rec.rx_ns = at.as_nanos();
+        if let Some(rec) = self.table.with(|f| f.filter(rec)) {
+            self.reported += 1;
+            let w = self.rig.ctl.on_record(at, &rec);
+            self.rig.record(w);
+        }
+        out.extend(self.rig.take());
+        out
+    }
+
+    /// Runs to `until`, reporting the silences the filter times.
+    fn silence_until(&mut self, until: Instant) -> Vec<String> {
+        let mut out = Vec::new();
+        loop {
+            let silence = self.table.with(|f| f.next_silence());
+            let Some(at) = silence.map(Instant::from_nanos).filter(|&t| t <= until) else {
+                break;
+            };
+            out.extend(self.run_timers(at));
+            let mut recs = Vec::new();
+            self.table.with(|f| f.silences(at.as_nanos(), &mut recs));
+            for rec in recs {
+                self.reported += 1;
+                let w = self.rig.ctl.on_record(at, &rec);
+                self.rig.record(w);
+            }
+            out.extend(self.rig.take());
+        }
+        out.extend(self.run_timers(until));
+        out
+    }
+
+    fn absorbed(&self) -> u64 {
+        let (inst, _) = self.rig.ctl.instance("vi51").unwrap();
+        self.rig.ctl.followed(inst).unwrap().absorbed
+    }
+}
+
+fn record(at: Instant, priority: u8) -> AdvertRecord {
+    let mut addrs = [[0; 4]; MAX_ADDRS];
+    addrs[0] = VIP;
+    AdvertRecord {
+        rx_ns: at.as_nanos(),
+        src: PEER,
+        dst: [10, 1, 1, 10],
+        ifindex: 2,
+        vrid: 51,
+        priority,
+        version: 3,
+        ttl: 255,
+        adver_int_cs: (INTERVAL_MS / 10) as u16,
+        count: 1,
+        auth_type: 0,
+        flags: 0,
+        addrs,
+        seq: 0,
+        followed_rx_ns: 0,
+    }
+}
+
+const IV: Duration = Duration::from_millis(INTERVAL_MS);
+
+#[test]
+fn steady_adverts_never_reach_the_controller_and_silence_fires_at_the_rfc_instant() {
+    let mut f = Filtered::backup();
+    let t0 = f.rig.now + IV;
+    assert!(f.advert(t0, 200).is_empty());
+    assert_eq!(f.rig.state("vi51"), State::Backup);
+    let mut last = t0;
+    for k in 1..=50u32 {
+        last = t0 + IV * k;
+        assert!(f.advert(last, 200).is_empty(), "advert {k} moved something");
+    }
+    assert_eq!(
+        f.reported, 1,
+        "only the first advert reached the controller"
+    );
+    assert_eq!(f.absorbed(), 50);
+    assert_eq!(
+        f.rig.ctl.next_deadline(),
+        None,
+        "the datapath times the silence, not the controller"
+    );
+    // The master dies after `last`: the backup takes over Master_Down_Interval later.
+    let out = f.silence_until(last + mdi(100) * 2);
+    assert!(
+        out.iter()
+            .any(|l| l.starts_with("kernel vi51 add-vips 10.1.255.1/32")),
+        "{out:?}"
+    );
+    assert_eq!(f.rig.state("vi51"), State::Master);
+    assert_eq!(f.reported, 2, "the silence record");
+    let (inst, _) = f.rig.ctl.instance("vi51").unwrap();
+    let at = inst.stats.last.as_ref().unwrap().at;
+    assert_eq!(
+        at,
+        last + mdi(100),
+        "Master_Down_Interval after the last advert"
+    );
+}
+
+#[test]
+fn a_leaving_master_is_reported_and_skew_runs_from_its_goodbye() {
+    let mut f = Filtered::backup();
+    let t0 = f.rig.now + IV;
+    f.advert(t0, 200);
+    for k in 1..=5u32 {
+        f.advert(t0 + IV * k, 200);
+    }
+    let bye = t0 + IV * 6;
+    f.advert(bye, 0);
+    assert_eq!(f.reported, 2);
+    assert_eq!(
+        f.rig.ctl.next_deadline(),
+        Some(bye + skew_time(Version::V3, 100, 10))
+    );
+    f.silence_until(bye + mdi(100));
+    assert_eq!(f.rig.state("vi51"), State::Master);
+}
+
+#[test]
+fn a_local_change_first_hands_the_core_the_last_absorbed_advert() {
+    let mut f = Filtered::backup();
+    let t0 = f.rig.now + IV;
+    f.advert(t0, 200);
+    let last = t0 + IV * 30;
+    for k in 1..=30u32 {
+        f.advert(t0 + IV * k, 200);
+    }
+    // A reload lowers our priority: the core must count from the last absorbed advert,
+    // not from the first one it saw (30 intervals ago, long past its deadline).
+    let (_, out) = f.rig.reload(&conf("priority = 90"));
+    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(f.rig.state("vi51"), State::Backup);
+    // (The running timer keeps the interval it was started with, as without the
+    // filter; the next advert restarts it with the new priority's.)
+    assert_eq!(f.rig.ctl.next_deadline(), Some(last + mdi(100)));
+    // Not absorbing any more until the next report re-arms.
+    f.advert(last + IV, 200);
+    assert_eq!(f.reported, 2);
+    f.advert(last + IV * 2, 200);
+    assert_eq!(f.reported, 2, "re-armed by the report");
 }

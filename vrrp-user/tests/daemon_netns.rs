@@ -341,6 +341,10 @@ fn restart_removes_leftovers_of_a_crash() {
         Duration::from_secs(5),
         || !a.has_vip(),
     );
+    // The leftover goes before the datapath loads: wait for A to run.
+    wait_for("A to run as backup of B", Duration::from_secs(5), || {
+        a.is_backup_of("10.1.1.20")
+    });
     // A (priority 50) stays backup of B: it hears B, or it would take over within
     // its Master_Down_Interval.
     hold_while_backup_of(50, "B as the only VIP holder", &a, &b, || {

@@ -7,8 +7,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
+use vrrp_common::follow::Jitter;
 use vrrp_tests::tmp::TempDir;
-use vrrp_user::metrics::{self, JitterTracker};
+use vrrp_user::metrics;
 use vrrp_user::status::{
     self, ClientError, DaemonInfo, HookCounts, InstanceStatus, JitterStats, State, StatusError,
     StatusSnapshot, TransitionCount, TransitionInfo,
@@ -428,30 +429,32 @@ async fn metrics_bind_error_names_the_address() {
 #[test]
 fn jitter() {
     const MS: u64 = 1_000_000;
-    let iv = Duration::from_secs(1);
-    let mut j = JitterTracker::new();
-    assert_eq!(j.observe(5_000 * MS, iv), None, "first advert has no delta");
-    assert_eq!(j.observe(6_010 * MS, iv), Some(10 * MS), "10 ms late");
-    assert_eq!(j.observe(7_000 * MS, iv), Some(10 * MS), "10 ms early");
+    let iv = 1_000 * MS;
+    let src = [10, 1, 1, 10];
+    let mut j = Jitter::default();
+    j.observe(src, 5_000 * MS, iv);
+    assert_eq!(j.samples, 0, "first advert has no delta");
+    j.observe(src, 6_010 * MS, iv); // 10 ms late
+    j.observe(src, 7_000 * MS, iv); // 10 ms early
     // One advert lost: two intervals later, 5 ms late; a loss is not jitter.
-    assert_eq!(j.observe(9_005 * MS, iv), Some(5 * MS));
+    j.observe(src, 9_005 * MS, iv);
     // Out of order or duplicate timestamps are ignored.
-    assert_eq!(j.observe(9_005 * MS, iv), None);
-    assert_eq!(j.observe(8_000 * MS, iv), None);
-    let st = j.stats();
-    assert_eq!(st.samples, 3);
-    assert_eq!(st.max_s, 0.010);
+    j.observe(src, 9_005 * MS, iv);
+    j.observe(src, 8_000 * MS, iv);
+    assert_eq!(j.samples, 3);
+    assert_eq!(j.max_ns, 10 * MS);
     // Starts at 10 ms, stays there, then moves 1/16 of the way to 5 ms.
-    let want = 0.010 + (0.005 - 0.010) / 16.0;
-    assert!((st.mean_s - want).abs() < 1e-12, "{}", st.mean_s);
+    assert_eq!(j.mean_ns, 10 * MS - 5 * MS / 16);
 
     // Early by most of an interval still counts as one interval (n >= 1).
-    assert_eq!(j.observe(9_105 * MS, iv), Some(900 * MS));
-    assert_eq!(j.observe(9_200 * MS, Duration::ZERO), None);
+    j.observe(src, 9_105 * MS, iv);
+    assert_eq!(j.max_ns, 900 * MS);
+    j.observe(src, 9_200 * MS, 0);
+    assert_eq!(j.samples, 4, "a zero interval is ignored");
 
-    j.reset();
-    assert_eq!(j.stats(), JitterStats::default());
-    assert_eq!(j.observe(1, iv), None);
+    // A new sender starts over.
+    j.observe([10, 1, 2, 10], 9_300 * MS, iv);
+    assert_eq!((j.samples, j.max_ns, j.mean_ns), (0, 0, 0));
 }
 
 #[test]

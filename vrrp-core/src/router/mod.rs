@@ -160,6 +160,36 @@ impl Router {
         self.master.map(|m| (m.addr, m.priority))
     }
 
+    /// Whether `adv`, received again at any later time `t`, would change nothing but
+    /// Master_Down_Timer (restarted from `t`): a backup following its sender, which it
+    /// does not outrank or may not preempt, at the interval it already adopted.
+    ///
+    /// The datapath may then absorb copies of `adv` (`vrrp_common::follow`) as long as
+    /// the driver replays the last one before any other input; the simulator's filter
+    /// mode checks that this changes no transition.
+    pub fn steady_advert(&self, adv: &ReceivedAdvert) -> bool {
+        let Phase::Backup {
+            cause: DownCause::Silence,
+            ..
+        } = self.phase
+        else {
+            return false;
+        };
+        let followed = self
+            .master
+            .is_some_and(|m| m.addr == adv.src && m.priority == adv.priority && adv.priority != 0);
+        let interval_adopted = self.cfg.version == Version::V2
+            || adv.max_adver_int_cs == self.master_adver_interval_cs;
+        let never_preempts =
+            adv.priority >= self.priority || (!self.cfg.preempt && !self.cfg.is_owner());
+        self.started
+            && self.link_up
+            && followed
+            && interval_adopted
+            && never_preempts
+            && self.check_advert(adv).is_none()
+    }
+
     /// The last reported state and weight of tracked object `object`.
     pub fn tracked(&self, object: &str) -> Option<(bool, TrackWeight)> {
         self.tracks.get(object).copied()

@@ -12,12 +12,14 @@
 use std::{
     collections::{BTreeSet, HashMap},
     net::{IpAddr, Ipv4Addr},
-    time::Duration,
 };
 
 use anyhow::{Context, Result};
 use tracing::{debug, info, warn};
-use vrrp_common::AdvertRecord;
+use vrrp_common::{
+    AdvertRecord, REC_F_SILENCE, VridKey,
+    follow::{Follow, Seen},
+};
 use vrrp_core::{
     router::{Action, Input, ReceivedAdvert, Router, State, SyncGroup, TrackUpdate, Version},
     time::Instant,
@@ -25,13 +27,16 @@ use vrrp_core::{
 
 use super::{
     host::Host,
-    instance::{Instance, LastTransition},
+    instance::{Armed, Instance, LastTransition},
     spec::InstanceSpec,
     work::{HookJob, KernelOp, Work},
 };
 use crate::{
     config::{self, Config, ConfigDiff, InstanceChange, ReloadClass},
-    datapath::DatapathConfig,
+    datapath::{
+        DatapathConfig,
+        follow::{FollowTable, NoFollow},
+    },
     hooks::ExitKind,
     sender::{AdvertSink, OpenSink, SenderConfig},
     track,
@@ -55,6 +60,8 @@ pub struct Controller {
     timers: BTreeSet<(Instant, usize)>,
     /// Work produced by the current call, returned at its end.
     out: Vec<Work>,
+    /// Where steady-state adverts are absorbed (the datapath's follow filter).
+    follow: Box<dyn FollowTable>,
     /// A state or priority changed since the last `take_dirty`: status is stale.
     dirty: bool,
 }
@@ -90,6 +97,7 @@ impl Controller {
             deadlines: Vec::new(),
             timers: BTreeSet::new(),
             out: Vec::new(),
+            follow: Box::new(NoFollow),
             dirty: true,
         };
         let diff = config::diff(&ctl.config, &config);
@@ -97,6 +105,25 @@ impl Controller {
         ctl.commit(Instant::ZERO, config, &diff, prepared, false);
         ctl.out.clear();
         Ok(ctl)
+    }
+
+    /// Lets the datapath's follow filter absorb steady-state adverts (see
+    /// `vrrp_common::follow`); without it every advert reaches the state machines.
+    pub fn set_follow(&mut self, mut table: Box<dyn FollowTable>) {
+        table.install(&self.follow_keys());
+        self.follow = table;
+    }
+
+    /// What the datapath kept for `inst`: adverts it absorbed, their jitter.
+    pub fn followed(&self, inst: &Instance) -> Option<vrrp_common::follow::Followed> {
+        self.follow.followed(inst.follow_key())
+    }
+
+    fn follow_keys(&self) -> BTreeSet<VridKey> {
+        self.by_key
+            .keys()
+            .map(|&(ifindex, vrid)| VridKey::new(ifindex, vrid))
+            .collect()
     }
 
     /// Every instance with its state machine, in configuration order of groups.
@@ -144,6 +171,13 @@ impl Controller {
             .map(|&(_, g)| g)
             .collect();
         for g in due {
+            if self.kernel_took_timers(g) {
+                self.refresh_deadline(g);
+                if self.deadlines[g].is_none_or(|d| d > now) {
+                    continue;
+                }
+            }
+            self.sync_group(now, g);
             let actions = self.groups[g].sync.on_timer(now);
             self.execute(now, g, actions);
             self.refresh_deadline(g);
@@ -151,41 +185,99 @@ impl Controller {
         self.take_work()
     }
 
-    /// A validated advert from the datapath.
+    /// A record from the datapath: a validated advert its follow filter reported, or
+    /// the silence of a master whose adverts it absorbed.
     pub fn on_record(&mut self, now: Instant, rec: &AdvertRecord) -> Vec<Work> {
         let Some(&(g, m)) = self.by_key.get(&(rec.ifindex, rec.vrid)) else {
             return Vec::new(); // a VRID removed by a reload a moment ago
         };
-        let inst = &mut self.groups[g].members[m];
-        inst.stats.adverts_received += 1;
-        if inst.jitter_src != Some(rec.src) {
-            inst.jitter.reset();
-            inst.jitter_src = Some(rec.src);
+        // Any record means the datapath stopped absorbing: first hand the state
+        // machine the last advert it absorbed, then the other members' ones.
+        if let Some(armed) = self.groups[g].members[m].armed.take() {
+            self.replay(now, g, m, &armed.rec, rec.followed_rx_ns);
         }
-        inst.jitter.observe(
-            rec.rx_ns,
-            Duration::from_millis(u64::from(rec.adver_int_cs) * 10),
-        );
-        let advert = ReceivedAdvert {
-            src: IpAddr::V4(Ipv4Addr::from(rec.src)),
-            // The datapath accepts only the VRID's configured version, 2 or 3.
-            version: if rec.version == 2 {
-                Version::V2
-            } else {
-                Version::V3
-            },
-            vrid: rec.vrid,
-            priority: rec.priority,
-            max_adver_int_cs: rec.adver_int_cs,
-            addrs: rec
-                .addrs()
-                .iter()
-                .map(|a| IpAddr::V4(Ipv4Addr::from(*a)))
-                .collect(),
-            rx_time: Instant::from_nanos(rec.rx_ns),
-        };
-        self.input(now, g, m, Input::Advert(advert));
+        self.sync_group(now, g);
+        if rec.flags & REC_F_SILENCE != 0 {
+            self.input(now, g, m, Input::Timer);
+            return self.take_work();
+        }
+        self.groups[g].members[m].stats.adverts_received += 1;
+        self.input(now, g, m, Input::Advert(received(rec, rec.rx_ns)));
+        self.arm(g, m, rec);
         self.take_work()
+    }
+
+    /// Arms absorption of copies of `rec` if the state machine says they would only
+    /// restart its Master_Down_Timer.
+    fn arm(&mut self, g: usize, m: usize, rec: &AdvertRecord) {
+        if rec.seq == 0 {
+            return; // the datapath keeps no follow state for this VRID
+        }
+        let router = &self.groups[g].sync.members()[m];
+        if !router.steady_advert(&received(rec, rec.rx_ns)) {
+            return;
+        }
+        let down_ns = u64::try_from(router.master_down_interval().as_nanos()).unwrap_or(u64::MAX);
+        let inst = &mut self.groups[g].members[m];
+        let follow = Follow::absorbing(&Seen::of(rec), rec.seq, down_ns);
+        if self.follow.arm(inst.follow_key(), &follow) {
+            inst.armed = Some(Armed {
+                rec: *rec,
+                kernel_timer: false,
+            });
+            self.refresh_deadline(g);
+        }
+    }
+
+    /// Stops absorption for every armed member of group `g` and hands each state
+    /// machine the last advert absorbed: before any input but a member's own record.
+    fn sync_group(&mut self, now: Instant, g: usize) {
+        for m in 0..self.groups[g].members.len() {
+            let inst = &mut self.groups[g].members[m];
+            let Some(armed) = inst.armed.take() else {
+                continue;
+            };
+            let last = self
+                .follow
+                .disarm(inst.follow_key())
+                .map_or(0, |f| f.last_rx_ns);
+            self.replay(now, g, m, &armed.rec, last);
+        }
+    }
+
+    /// Feeds the followed advert again as received at `rx_ns`, if that is later than
+    /// the copy the state machine saw: the absorbed copies only restarted its timer.
+    fn replay(&mut self, now: Instant, g: usize, m: usize, followed: &AdvertRecord, rx_ns: u64) {
+        if rx_ns > followed.rx_ns {
+            let actions =
+                self.groups[g]
+                    .sync
+                    .handle(now, m, Input::Advert(received(followed, rx_ns)));
+            self.execute(now, g, actions);
+        }
+    }
+
+    /// A due deadline of group `g` belongs to a member whose adverts the datapath has
+    /// been absorbing since it was armed: the datapath's silence timer runs, so the
+    /// state machine's (stale) deadline leaves the index. `true` if any did.
+    fn kernel_took_timers(&mut self, g: usize) -> bool {
+        let mut took = false;
+        for inst in &mut self.groups[g].members {
+            let key = inst.follow_key();
+            let Some(armed) = inst.armed.as_mut() else {
+                continue;
+            };
+            if !armed.kernel_timer
+                && self
+                    .follow
+                    .followed(key)
+                    .is_some_and(|f| f.last_rx_ns > armed.rec.rx_ns)
+            {
+                armed.kernel_timer = true;
+                took = true;
+            }
+        }
+        took
     }
 
     /// Link state of interface `ifindex` (named `ifname`) is `up`. Idempotent: the
@@ -398,6 +490,10 @@ impl Controller {
             .filter(|(_, p)| matches!(p, Prepared::Fresh(..)))
             .map(|(n, _)| n.as_str())
             .collect();
+        // Nothing absorbed across a reload: every state machine up to date first.
+        for g in 0..self.groups.len() {
+            self.sync_group(now, g);
+        }
         // Leave first: every running instance that is removed or restarts.
         for (g, m) in self.positions() {
             let name = self.groups[g].members[m].name().to_string();
@@ -462,6 +558,8 @@ impl Controller {
         }
         self.config = new;
         self.dirty = true;
+        let keys = self.follow_keys();
+        self.follow.install(&keys);
         for (g, m, old_cfg) in &kept_updates {
             self.apply_drivers(now, *g, *m, old_cfg);
         }
@@ -626,6 +724,7 @@ impl Controller {
         if !matches!(input, Input::Advert(_) | Input::Timer) {
             self.dirty = true; // tracking, link, start/stop, reload: priority or state may move
         }
+        self.sync_group(now, g);
         let actions = self.groups[g].sync.handle(now, m, input);
         self.execute(now, g, actions);
         self.refresh_deadline(g);
@@ -633,7 +732,16 @@ impl Controller {
 
     /// Group `g`'s state machines were stepped: keep the deadline index in step.
     fn refresh_deadline(&mut self, g: usize) {
-        let next = self.groups[g].sync.next_deadline();
+        // A member whose silences the datapath times has no deadline of its own here.
+        let grp = &self.groups[g];
+        let next = grp
+            .sync
+            .members()
+            .iter()
+            .zip(&grp.members)
+            .filter(|(_, i)| !i.armed.is_some_and(|a| a.kernel_timer))
+            .filter_map(|(r, _)| r.next_deadline())
+            .min();
         let slot = &mut self.deadlines[g];
         if *slot != next {
             if let Some(old) = *slot {
@@ -935,4 +1043,26 @@ fn minus<T: Clone, K: PartialEq>(a: &[T], b: &[T], key: impl Fn(&T) -> K) -> Vec
         .filter(|x| !b.iter().any(|y| key(y) == key(x)))
         .cloned()
         .collect()
+}
+
+/// A record as the state machine's input, received at `rx_ns`.
+fn received(rec: &AdvertRecord, rx_ns: u64) -> ReceivedAdvert {
+    ReceivedAdvert {
+        src: IpAddr::V4(Ipv4Addr::from(rec.src)),
+        // The datapath accepts only the VRID's configured version, 2 or 3.
+        version: if rec.version == 2 {
+            Version::V2
+        } else {
+            Version::V3
+        },
+        vrid: rec.vrid,
+        priority: rec.priority,
+        max_adver_int_cs: rec.adver_int_cs,
+        addrs: rec
+            .addrs()
+            .iter()
+            .map(|a| IpAddr::V4(Ipv4Addr::from(*a)))
+            .collect(),
+        rx_time: Instant::from_nanos(rx_ns),
+    }
 }

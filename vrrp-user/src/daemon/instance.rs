@@ -9,8 +9,10 @@ use vrrp_core::{
     time::Instant,
 };
 
+use vrrp_common::{AdvertRecord, VridKey};
+
 use super::spec::InstanceSpec;
-use crate::{metrics::JitterTracker, sender::AdvertSink, status::HookCounts};
+use crate::{sender::AdvertSink, status::HookCounts};
 
 pub struct Instance {
     pub spec: InstanceSpec,
@@ -20,9 +22,8 @@ pub struct Instance {
     pub state: State,
     /// When the VIPs' lease was last set.
     pub lease_set: Option<Instant>,
-    /// Jitter of the followed master's adverts, from kernel receive times.
-    pub jitter: JitterTracker,
-    pub jitter_src: Option<[u8; 4]>,
+    /// The datapath absorbs copies of this advert (`vrrp_common::follow`).
+    pub armed: Option<Armed>,
     /// Whether the VIPs we hold accept traffic (false: blocked, accept mode off).
     pub accept: bool,
     /// The VIPs were ever blocked with nftables: a resync must also restore that.
@@ -43,8 +44,7 @@ impl Instance {
             stats: Stats::default(),
             state: State::Initialize,
             lease_set: None,
-            jitter: JitterTracker::new(),
-            jitter_src: None,
+            armed: None,
             accept: true,
             nft_used: false,
             resync: false,
@@ -55,6 +55,21 @@ impl Instance {
     pub fn name(&self) -> &str {
         &self.spec.cfg.name
     }
+
+    /// The datapath's key for this instance.
+    pub fn follow_key(&self) -> VridKey {
+        VridKey::new(self.spec.ifindex, self.spec.cfg.vrid)
+    }
+}
+
+/// Absorption armed in the datapath.
+#[derive(Clone, Copy, Debug)]
+pub struct Armed {
+    /// The advert whose copies are absorbed, as the state machine last saw it.
+    pub rec: AdvertRecord,
+    /// The datapath has absorbed a copy since, so its silence timer runs and the
+    /// state machine's own deadline is left out of the index.
+    pub kernel_timer: bool,
 }
 
 /// The last state change, for status and metrics.

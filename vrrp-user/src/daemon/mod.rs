@@ -74,6 +74,7 @@ pub async fn run(opts: RunOptions) -> Result<()> {
     let (hooks, mut hook_results) = HookRunner::new(run_as.clone());
     let mut ctl = Controller::new(config, &SystemHost, &mut RawSockets)?;
     let mut dp = Datapath::start(mode, &ctl.datapath_config()).context("starting the datapath")?;
+    ctl.set_follow(dp.follow_table());
     let (track_tx, mut track_rx) = mpsc::channel(256);
     let mut drivers = Drivers {
         nl: nl.clone(),

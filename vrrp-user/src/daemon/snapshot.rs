@@ -7,7 +7,9 @@ use vrrp_core::{router::State, time::Instant};
 use super::controller::Controller;
 use crate::{
     datapath::Counters,
-    status::{DaemonInfo, InstanceStatus, StatusSnapshot, TransitionCount, TransitionInfo},
+    status::{
+        DaemonInfo, InstanceStatus, JitterStats, StatusSnapshot, TransitionCount, TransitionInfo,
+    },
 };
 
 /// The snapshot at `now` (monotonic, for "how long ago"); `datapath` names the one
@@ -43,6 +45,9 @@ pub fn build(
                 }
             });
             let stats = &inst.stats;
+            // The datapath counts and times the adverts it absorbed.
+            let followed = ctl.followed(inst).unwrap_or_default();
+            let jitter = followed.jitter;
             InstanceStatus {
                 name: inst.name().to_string(),
                 vrid: inst.spec.cfg.vrid,
@@ -51,7 +56,7 @@ pub fn build(
                 effective_priority: router.effective_priority(),
                 master,
                 adverts_sent: stats.adverts_sent,
-                adverts_received: stats.adverts_received,
+                adverts_received: stats.adverts_received + followed.absorbed,
                 failover_detection_s: stats.last_failover_detection.map(|d| d.as_secs_f64()),
                 last_transition: last,
                 transitions: stats
@@ -63,7 +68,11 @@ pub fn build(
                         count: *count,
                     })
                     .collect(),
-                jitter: (inst.jitter.stats().samples > 0).then(|| inst.jitter.stats()),
+                jitter: (jitter.samples > 0).then(|| JitterStats {
+                    mean_s: jitter.mean_ns as f64 / 1e9,
+                    max_s: jitter.max_ns as f64 / 1e9,
+                    samples: jitter.samples,
+                }),
                 send_errors: stats.send_errors,
                 adverts_ignored: stats.ignored,
                 kernel_dropped: stats.kernel_dropped,

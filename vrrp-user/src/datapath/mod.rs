@@ -4,6 +4,7 @@
 //! the same validation rules in the same order, and count rejects by the same reasons.
 //! The controller does not know which one it talks to.
 
+pub mod follow;
 pub mod socket;
 pub mod table;
 pub mod validate;
@@ -142,6 +143,17 @@ impl Datapath {
         match self {
             Datapath::Xdp(x) => x.counters(),
             Datapath::Socket(s) => s.counters(),
+        }
+    }
+
+    /// The follow filter's table, for the controller (the XDP maps can be taken once).
+    pub fn follow_table(&mut self) -> Box<dyn follow::FollowTable> {
+        match self {
+            Datapath::Xdp(x) => match x.take_follow() {
+                Some(t) => t,
+                None => Box::new(follow::NoFollow),
+            },
+            Datapath::Socket(s) => Box::new(s.follow.clone()),
         }
     }
 }

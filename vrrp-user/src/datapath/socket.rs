@@ -18,7 +18,9 @@ use tokio::io::unix::AsyncFd;
 use vrrp_common::{AdvertRecord, IPPROTO_VRRP, VRID_F_MULTICAST, VRRP_MCAST_V4};
 
 use super::{
-    Counters, DatapathConfig, DatapathError, clock_ns, register_readable,
+    Counters, DatapathConfig, DatapathError, clock_ns,
+    follow::SharedFollow,
+    monotonic_ns, register_readable,
     table::Table,
     validate::{Verdict, validate_ip},
 };
@@ -28,6 +30,8 @@ pub struct SocketDatapath {
     table: Table,
     counters: Counters,
     joined: Vec<u32>,
+    /// The follow filter, shared with the controller's table.
+    pub(crate) follow: SharedFollow,
 }
 
 impl SocketDatapath {
@@ -53,6 +57,7 @@ impl SocketDatapath {
             table: Table::default(),
             counters: Counters::default(),
             joined: Vec::new(),
+            follow: SharedFollow::default(),
         };
         dp.update(config)?;
         Ok(dp)
@@ -90,11 +95,26 @@ impl SocketDatapath {
         self.counters.clone()
     }
 
-    /// Waits for at least one valid advert; every packet read is validated and counted.
+    /// Waits for at least one record: a valid advert the follow filter reports, or a
+    /// followed master's silence. Every packet read is validated and counted.
     pub async fn recv(&mut self, out: &mut Vec<AdvertRecord>) -> io::Result<()> {
         let before = out.len();
         loop {
-            let mut guard = self.fd.readable().await?;
+            let silence = self.follow.with(|f| f.next_silence());
+            let wait = silence.map(|at| {
+                tokio::time::Instant::now()
+                    + std::time::Duration::from_nanos(at.saturating_sub(monotonic_ns()))
+            });
+            let mut guard = tokio::select! {
+                guard = self.fd.readable() => guard?,
+                () = sleep_until_some(wait) => {
+                    self.follow.with(|f| f.silences(monotonic_ns(), out));
+                    if out.len() > before {
+                        return Ok(());
+                    }
+                    continue;
+                }
+            };
             loop {
                 match recv_one(guard.get_inner())? {
                     Some(pkt) => {
@@ -104,7 +124,9 @@ impl SocketDatapath {
                         if let Some(c) = verdict.counter() {
                             *self.counters.0.entry(c).or_insert(0) += 1;
                         }
-                        if let Verdict::Accept(rec) = verdict {
+                        if let Verdict::Accept(rec) = verdict
+                            && let Some(rec) = self.follow.with(|f| f.filter(rec))
+                        {
                             out.push(rec);
                         }
                     }
@@ -118,6 +140,14 @@ impl SocketDatapath {
                 return Ok(());
             }
         }
+    }
+}
+
+/// Sleeps until `at`, or forever.
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

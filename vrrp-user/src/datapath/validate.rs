@@ -212,6 +212,8 @@ fn check(
         auth_type: if version == 2 { msg[4] } else { 0 },
         flags,
         addrs,
+        seq: 0,
+        followed_rx_ns: 0,
     })
 }
 

@@ -11,9 +11,15 @@ use aya::{
 use bytemuck::pod_read_unaligned;
 use tokio::io::unix::AsyncFd;
 use tracing::{debug, info};
-use vrrp_common::{AdvertRecord, Counter, PeerConfig, PeerKey, VridConfig, VridKey, names};
+use vrrp_common::{
+    AdvertRecord, Counter, PeerConfig, PeerKey, VridConfig, VridKey,
+    follow::{Follow, Followed, FollowedSlot},
+    names,
+};
 
-use super::{Counters, DatapathConfig, DatapathError, XDP_OBJECT, register_readable};
+use super::{
+    Counters, DatapathConfig, DatapathError, XDP_OBJECT, follow::FollowTable, register_readable,
+};
 
 /// How the program ended up attached to one interface.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,6 +36,8 @@ pub struct XdpDatapath {
     ring: Ring,
     attached: Vec<(u32, AttachMode, XdpLinkId)>,
     installed: DatapathConfig,
+    /// The follow maps, until the controller takes them ([`Self::take_follow`]).
+    follow: Option<Box<XdpFollow>>,
 }
 
 impl XdpDatapath {
@@ -60,11 +68,22 @@ impl XdpDatapath {
             .take_map(names::RECORDS)
             .ok_or_else(|| DatapathError::Load("no RECORDS map".into()))?;
         let ring = RingBuf::try_from(ring_map).map_err(|e| DatapathError::Load(e.into()))?;
+        let mut take = |name: &'static str| {
+            ebpf.take_map(name)
+                .ok_or_else(|| DatapathError::Load(format!("no {name} map").into()))
+        };
+        let follow = XdpFollow {
+            follow: BpfHashMap::try_from(take(names::FOLLOW)?)
+                .map_err(|e| map_err(names::FOLLOW, e))?,
+            followed: BpfHashMap::try_from(take(names::FOLLOWED)?)
+                .map_err(|e| map_err(names::FOLLOWED, e))?,
+        };
         Ok(XdpDatapath {
             ebpf,
             ring: Ring::Plain(ring),
             attached: Vec::new(),
             installed: DatapathConfig::default(),
+            follow: Some(Box::new(follow)),
         })
     }
 
@@ -198,6 +217,51 @@ impl XdpDatapath {
             }
         }
         out
+    }
+
+    /// The follow filter's maps, for the controller (once).
+    pub fn take_follow(&mut self) -> Option<Box<XdpFollow>> {
+        self.follow.take()
+    }
+}
+
+/// The XDP program's follow maps: `FOLLOW` written here, `FOLLOWED` kept by the program
+/// (only created zeroed and removed here, so its timer and counters are never reset
+/// under it).
+pub struct XdpFollow {
+    follow: BpfHashMap<MapData, VridKey, Follow>,
+    followed: BpfHashMap<MapData, VridKey, FollowedSlot>,
+}
+
+impl FollowTable for XdpFollow {
+    fn install(&mut self, keys: &std::collections::BTreeSet<VridKey>) {
+        let stale: Vec<VridKey> = self
+            .followed
+            .keys()
+            .filter_map(Result::ok)
+            .filter(|k| !keys.contains(k))
+            .collect();
+        for k in &stale {
+            let _ = self.follow.remove(k);
+            let _ = self.followed.remove(k);
+        }
+        for k in keys {
+            // BPF_NOEXIST: a kept VRID keeps its state.
+            let _ = self.followed.insert(k, FollowedSlot::default(), 1);
+        }
+    }
+
+    fn arm(&mut self, key: VridKey, follow: &Follow) -> bool {
+        self.follow.insert(key, follow, 0).is_ok()
+    }
+
+    fn disarm(&mut self, key: VridKey) -> Option<Followed> {
+        let _ = self.follow.remove(&key);
+        self.followed(key)
+    }
+
+    fn followed(&self, key: VridKey) -> Option<Followed> {
+        self.followed.get(&key, 0).ok().map(|s| s.state)
     }
 }
 

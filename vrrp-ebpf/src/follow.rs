@@ -1,0 +1,136 @@
+//! The kernel half of the follow filter (`vrrp_common::follow`): per (ifindex, VRID)
+//! the datapath's state and a `bpf_timer` that reports the followed master's silence.
+//!
+//! A valid advert equal to the one the daemon armed (`FOLLOW`) is absorbed: its receive
+//! time is noted and the timer restarts for Master_Down_Interval. Anything else is
+//! reported through the ring. When the timer expires while still armed, a
+//! `REC_F_SILENCE` record reports the silence at the RFC instant, counted from the
+//! kernel receive time of the last absorbed advert.
+//!
+//! `FOLLOWED` is a BTF map because the kernel only accepts a `bpf_timer` in a map whose
+//! value type BTF describes.
+
+use core::ffi::c_void;
+
+use aya_ebpf::{
+    bindings::bpf_timer,
+    helpers::generated::{bpf_timer_init, bpf_timer_set_callback, bpf_timer_start},
+    macros::{btf_map, map},
+    maps::HashMap as LegacyHashMap,
+};
+use vrrp_common::{
+    AdvertRecord, MAX_VRIDS, REC_F_SILENCE, VridKey,
+    follow::{Decision, Follow, Followed, FollowedSlot, Seen, decide},
+};
+
+use crate::xdp::RECORDS;
+
+/// Written by the daemon: what to absorb.
+#[map(name = "FOLLOW")]
+static FOLLOW: LegacyHashMap<VridKey, Follow> = LegacyHashMap::with_max_entries(MAX_VRIDS, 0);
+
+/// Kept here: reports, last absorbed receive time, jitter, the silence timer.
+#[btf_map(name = "FOLLOWED")]
+static FOLLOWED: aya_ebpf::btf_maps::HashMap<VridKey, Slot, { MAX_VRIDS as usize }> =
+    aya_ebpf::btf_maps::HashMap::new();
+
+/// Value of `FOLLOWED`; userspace reads it as `FollowedSlot` (same size and layout).
+#[repr(C)]
+struct Slot {
+    state: Followed,
+    timer: bpf_timer,
+    /// The timer was initialised (the daemon creates slots zeroed).
+    ready: u64,
+}
+
+const _: () = assert!(core::mem::size_of::<Slot>() == core::mem::size_of::<FollowedSlot>());
+
+const CLOCK_MONOTONIC: u64 = 1;
+
+/// Runs the filter on a validated advert received at `rx_ns`. `None`: absorbed,
+/// nothing to report. `Some((seq, followed_rx_ns))`: report it, with these values for
+/// the record's fields of the same names.
+#[inline(always)]
+pub fn filter(key: &VridKey, seen: &Seen, rx_ns: u64) -> Option<(u64, u64)> {
+    // The daemon creates the slot with the VRID; without one, report everything.
+    let Some(slot) = FOLLOWED.get_ptr_mut(key) else {
+        return Some((0, 0));
+    };
+    // SAFETY: `slot` points into the map value; XDP runs with preemption disabled and
+    // the only other writer is this VRID's timer callback (see `on_silence`).
+    let slot = unsafe { &mut *slot };
+    slot.state
+        .jitter
+        .observe(seen.src, rx_ns, u64::from(seen.adver_int_cs) * 10_000_000);
+    // SAFETY: the value is only read, and copied out at once.
+    if let Some(follow) = unsafe { FOLLOW.get(key) }.copied()
+        && decide(&follow, slot.state.reports, seen) == Decision::Absorb
+        && arm(slot, follow.down_ns)
+    {
+        slot.state.absorb(rx_ns);
+        return None;
+    }
+    slot.state.reports += 1;
+    Some((slot.state.reports, slot.state.last_rx_ns))
+}
+
+/// (Re)starts the silence timer; `false` if the kernel refused, and then the advert is
+/// reported instead of absorbed, so a timer failure never hides a silence.
+#[inline(always)]
+fn arm(slot: &mut Slot, down_ns: u64) -> bool {
+    let timer: *mut bpf_timer = &mut slot.timer;
+    if slot.ready == 0 {
+        // SAFETY: `timer` lives in a FOLLOWED value, as the helpers require.
+        let ok = unsafe {
+            bpf_timer_init(
+                timer,
+                (&raw const FOLLOWED).cast_mut().cast(),
+                CLOCK_MONOTONIC,
+            ) == 0
+                && bpf_timer_set_callback(timer, on_silence as *mut c_void) == 0
+        };
+        if !ok {
+            return false;
+        }
+        slot.ready = 1;
+    }
+    // SAFETY: as above; relative expiry, no flags.
+    unsafe { bpf_timer_start(timer, down_ns, 0) == 0 }
+}
+
+/// Timer callback: the followed master was silent for `down_ns` after the last absorbed
+/// advert. Reports it if absorption is still armed (otherwise the daemon already has a
+/// newer record and runs the timer itself).
+extern "C" fn on_silence(_map: *mut c_void, key: *mut VridKey, slot: *mut Slot) -> i32 {
+    // SAFETY: the kernel passes the key and value of the entry the timer lives in.
+    let (key, slot) = unsafe { (&*key, &mut *slot) };
+    // SAFETY: the value is only read, and copied out at once.
+    let Some(follow) = (unsafe { FOLLOW.get(key) }).copied() else {
+        return 0;
+    };
+    if follow.mode != vrrp_common::follow::FOLLOW_ABSORB || follow.seq != slot.state.reports {
+        return 0;
+    }
+    let Some(mut entry) = RECORDS.reserve::<AdvertRecord>(0) else {
+        // Ring full: try again one interval later rather than lose the silence.
+        // SAFETY: the timer lives in this FOLLOWED value.
+        let _ = unsafe { bpf_timer_start(&mut slot.timer, follow.down_ns / 3 + 1, 0) };
+        return 0;
+    };
+    slot.state.reports += 1;
+    // SAFETY: all-zero is a valid AdvertRecord (Pod).
+    let mut rec: AdvertRecord = unsafe { core::mem::zeroed() };
+    rec.rx_ns = slot.state.last_rx_ns;
+    rec.src = follow.src;
+    rec.ifindex = key.ifindex;
+    rec.vrid = key.vrid;
+    rec.priority = follow.priority;
+    rec.version = follow.version;
+    rec.adver_int_cs = follow.adver_int_cs;
+    rec.flags = REC_F_SILENCE;
+    rec.seq = slot.state.reports;
+    rec.followed_rx_ns = slot.state.last_rx_ns;
+    entry.write(rec);
+    entry.submit(0);
+    0
+}
