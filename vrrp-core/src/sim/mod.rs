@@ -8,7 +8,12 @@
 //! insertion) drive everything: no threads, no real time, and the same seed and script
 //! give the same run. Scripted events inject faults; every transition, scripted event and
 //! advert delivery is recorded in a trace.
+//!
+//! [`Sim::set_filter`] turns on filter mode: every node runs behind the datapath's
+//! follow filter and the daemon's protocol with it (see the `filter` module), so a test
+//! can check that absorbing steady-state adverts in the kernel changes no transition.
 
+mod filter;
 mod rng;
 mod trace;
 
@@ -22,6 +27,7 @@ use std::time::Duration;
 
 use crate::router::{Action, Config, Input, ReceivedAdvert, Router, State, TrackUpdate};
 use crate::time::Instant;
+use filter::{FollowState, Verdict};
 
 /// The VIP every [`node_config`] router protects (the reference virtual subnet).
 pub const VIP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 1, 255, 1));
@@ -91,6 +97,8 @@ enum Pending {
         interval_cs: u16,
     },
     Timer(usize),
+    /// Filter mode: the node's datapath silence timer.
+    Silence(usize),
     Script(ScriptEvent),
 }
 
@@ -130,6 +138,8 @@ struct Node {
     /// The deadline we queued a timer event for; other timer events are stale.
     armed: Option<Instant>,
     holds_vips: bool,
+    /// Filter mode only.
+    follow: FollowState,
 }
 
 /// The simulated network and its routers.
@@ -146,6 +156,8 @@ pub struct Sim {
     queue: BinaryHeap<Reverse<Queued>>,
     seq: u64,
     trace: Vec<TraceEntry>,
+    /// Filter mode (see [`Sim::set_filter`]).
+    filter: bool,
 }
 
 impl Sim {
@@ -161,6 +173,7 @@ impl Sim {
                 tracks: BTreeMap::new(),
                 armed: None,
                 holds_vips: false,
+                follow: FollowState::default(),
             })
             .collect();
         Sim {
@@ -173,7 +186,21 @@ impl Sim {
             queue: BinaryHeap::new(),
             seq: 0,
             trace: Vec::new(),
+            filter: false,
         }
+    }
+
+    /// Filter mode: adverts pass the datapath's follow filter, which absorbs a
+    /// backup's steady-state adverts, and the driver replays the last absorbed one
+    /// before anything else reaches the router (see the `filter` module). Set it
+    /// before running; off by default.
+    pub fn set_filter(&mut self, on: bool) {
+        self.filter = on;
+    }
+
+    /// Adverts node `i`'s datapath absorbed (filter mode), since its last crash.
+    pub fn absorbed(&self, i: usize) -> u64 {
+        self.nodes[i].follow.absorbed
     }
 
     pub fn now(&self) -> Instant {
@@ -208,6 +235,7 @@ impl Sim {
                     interval_cs,
                 } => self.deliver(from, to, priority, interval_cs),
                 Pending::Timer(i) => self.fire_timer(i),
+                Pending::Silence(i) => self.fire_silence(i),
                 Pending::Script(s) => self.apply(s),
             }
         }
@@ -297,7 +325,7 @@ impl Sim {
                     node.router = Some(router);
                 }
                 self.record(subject, TraceEvent::Script(event));
-                self.input(i, Input::Startup);
+                self.drive(i, Input::Startup);
                 return;
             }
             ScriptEvent::Crash(i) => {
@@ -305,22 +333,23 @@ impl Sim {
                 node.router = None;
                 node.armed = None;
                 node.holds_vips = false;
+                node.follow = FollowState::default();
             }
             ScriptEvent::Stop(i) => {
                 self.record(subject, TraceEvent::Script(event));
-                self.input(i, Input::Shutdown);
+                self.drive(i, Input::Shutdown);
                 return;
             }
             ScriptEvent::LinkDown(i) => {
                 self.nodes[i].link_up = false;
                 self.record(subject, TraceEvent::Script(event));
-                self.input(i, Input::LinkDown);
+                self.drive(i, Input::LinkDown);
                 return;
             }
             ScriptEvent::LinkUp(i) => {
                 self.nodes[i].link_up = true;
                 self.record(subject, TraceEvent::Script(event));
-                self.input(i, Input::LinkUp);
+                self.drive(i, Input::LinkUp);
                 return;
             }
             ScriptEvent::Partition(sides) => {
@@ -333,13 +362,13 @@ impl Sim {
                     .tracks
                     .insert(update.object.clone(), update.clone());
                 self.record(subject, TraceEvent::Script(event));
-                self.input(i, Input::Track(update));
+                self.drive(i, Input::Track(update));
                 return;
             }
             ScriptEvent::SetPriority(i, p) => {
                 self.nodes[i].cfg.priority = p;
                 self.record(subject, TraceEvent::Script(event));
-                self.input(i, Input::SetPriority(p));
+                self.drive(i, Input::SetPriority(p));
                 return;
             }
             ScriptEvent::SetLoss(percent) => {
@@ -350,6 +379,32 @@ impl Sim {
             ScriptEvent::SetLink { from, to, spec } => self.links[from][to] = spec,
         }
         self.record(subject, TraceEvent::Script(event));
+    }
+
+    /// Any input but an advert record, after the driver's sync in filter mode: disarm
+    /// the datapath and replay the last absorbed advert, so the router is up to date
+    /// first.
+    fn drive(&mut self, i: usize, input: Input) {
+        if self.nodes[i].follow.arm.is_some() {
+            let follow = &mut self.nodes[i].follow;
+            follow.follow = None;
+            let last = follow.last_absorbed;
+            self.release(i, last);
+        }
+        self.input(i, input);
+    }
+
+    /// The driver forgets its arm and replays what the datapath absorbed since.
+    fn release(&mut self, i: usize, followed_rx: Option<Instant>) {
+        if let Some(replay) = self.nodes[i].follow.release(followed_rx) {
+            self.record(
+                i,
+                TraceEvent::Replayed {
+                    rx_time: replay.rx_time,
+                },
+            );
+            self.input(i, Input::Advert(replay));
+        }
     }
 
     /// Hand an input to a live router and carry out its actions.
@@ -393,8 +448,34 @@ impl Sim {
         let deadline = self.router(i).and_then(Router::next_deadline);
         if deadline.is_some_and(|d| d <= self.now) && self.nodes[i].armed == deadline {
             self.nodes[i].armed = None;
-            self.input(i, Input::Timer);
+            if self.nodes[i].follow.silence_covers() {
+                // Stale: an advert was absorbed since the arm, so the datapath's
+                // silence timer runs and replaces this one. Rearmed from the router's
+                // deadline after the next disarm.
+                return;
+            }
+            // Unarmed, or armed and nothing absorbed since: no silence timer runs for
+            // this arm, so this deadline is real. `drive` syncs first.
+            self.drive(i, Input::Timer);
         }
+    }
+
+    /// Filter mode: the datapath's silence timer expired. It reports a silence only
+    /// while its arm is live; the driver then replays and feeds the timer.
+    fn fire_silence(&mut self, i: usize) {
+        let follow = &mut self.nodes[i].follow;
+        if follow.silence_at != Some(self.now) {
+            return;
+        }
+        follow.silence_at = None;
+        if !follow.armed_in_datapath() {
+            return;
+        }
+        follow.reports += 1;
+        let last = follow.last_absorbed;
+        self.record(i, TraceEvent::Silence);
+        self.release(i, last);
+        self.input(i, Input::Timer);
     }
 
     fn connected(&self, a: usize, b: usize) -> bool {
@@ -443,7 +524,31 @@ impl Sim {
             addrs: sender.vips.clone(),
             rx_time: self.now,
         };
+        if !self.filter {
+            self.record(to, TraceEvent::Received { from, priority });
+            self.input(to, Input::Advert(advert));
+            return;
+        }
+        let (seq, followed_rx) = match self.nodes[to]
+            .follow
+            .filter(&filter::seen(&advert), self.now)
+        {
+            Verdict::Absorbed { silence_at } => {
+                self.push(silence_at, Pending::Silence(to));
+                self.record(to, TraceEvent::Absorbed { from, priority });
+                return;
+            }
+            Verdict::Reported { seq, followed_rx } => (seq, followed_rx),
+        };
+        // The driver, on the record: replay, feed it, re-arm if the router allows.
+        self.release(to, followed_rx);
         self.record(to, TraceEvent::Received { from, priority });
-        self.input(to, Input::Advert(advert));
+        self.input(to, Input::Advert(advert.clone()));
+        if let Some(router) = self.nodes[to].router.as_ref()
+            && router.steady_advert(&advert)
+        {
+            let down = router.master_down_interval();
+            self.nodes[to].follow.arm(&advert, seq, down);
+        }
     }
 }

@@ -28,11 +28,23 @@ pub enum TraceEvent {
         from: usize,
         priority: u8,
     },
+    /// Filter mode: the datapath absorbed an advert from `from`; the router did not
+    /// see it.
+    Absorbed {
+        from: usize,
+        priority: u8,
+    },
+    /// Filter mode: the driver replayed the followed advert with this receive time.
+    Replayed {
+        rx_time: Instant,
+    },
+    /// Filter mode: the datapath reported the followed master's silence.
+    Silence,
 }
 
 /// Formats entries as aligned lines: `time  node  event  -> state`.
-/// With `adverts` false, advert deliveries are left out, which is what makes a shrunk
-/// failing schedule short enough to read.
+/// With `adverts` false, advert deliveries (and the filter's lines) are left out,
+/// which is what makes a shrunk failing schedule short enough to read.
 pub fn format_trace(entries: &[TraceEntry], adverts: bool) -> String {
     let mut out = String::new();
     for e in entries {
@@ -44,7 +56,17 @@ pub fn format_trace(entries: &[TraceEntry], adverts: bool) -> String {
             TraceEvent::Received { from, priority } if adverts => {
                 format!("advert from r{from} prio {priority}")
             }
-            TraceEvent::Received { .. } => continue,
+            TraceEvent::Absorbed { from, priority } if adverts => {
+                format!("absorbed advert from r{from} prio {priority}")
+            }
+            TraceEvent::Replayed { rx_time } if adverts => {
+                format!("replay followed advert rx {rx_time}")
+            }
+            TraceEvent::Silence if adverts => "silence reported".to_string(),
+            TraceEvent::Received { .. }
+            | TraceEvent::Absorbed { .. }
+            | TraceEvent::Replayed { .. }
+            | TraceEvent::Silence => continue,
         };
         let state = e
             .state
