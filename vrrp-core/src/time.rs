@@ -29,6 +29,17 @@ impl Instant {
         self.0
     }
 
+    /// The first multiple of `period` (counted from [`Instant::ZERO`]) strictly after
+    /// `self`: a grid point. Routers that schedule on the grid of the same period fire
+    /// together, wherever their own phase started. A zero period gives `self`.
+    pub fn next_multiple_of(self, period: Duration) -> Instant {
+        let p = nanos(period);
+        if p == 0 {
+            return self;
+        }
+        Instant((self.0 / p).saturating_add(1).saturating_mul(p))
+    }
+
     /// Time from `earlier` to `self`, zero if `earlier` is later (never panics: kernel
     /// timestamps may be a hair ahead of the daemon's "now").
     pub fn saturating_since(self, earlier: Instant) -> Duration {
@@ -88,6 +99,20 @@ mod tests {
             Instant::from_nanos(u64::MAX)
         );
         assert_eq!(t.to_string(), "1.500s");
+        let cs = Duration::from_millis(10);
+        assert_eq!(
+            Instant::from_nanos(1).next_multiple_of(cs),
+            Instant::from_millis(10)
+        );
+        assert_eq!(
+            Instant::from_millis(10).next_multiple_of(cs),
+            Instant::from_millis(20)
+        );
+        assert_eq!(
+            Instant::from_nanos(19_999_999).next_multiple_of(cs),
+            Instant::from_millis(20)
+        );
+        assert_eq!(t.next_multiple_of(Duration::ZERO), t);
         assert_eq!(Instant::from_nanos(3_609_375_000).to_string(), "3.609375s");
     }
 }

@@ -197,7 +197,8 @@ fn backup_master_down_timer_fires_and_becomes_master() {
     );
     assert!(actions.contains(&Action::Announce));
     assert!(!r.accepts_vip_traffic());
-    assert_eq!(r.next_deadline(), Some(Instant::from_nanos(4_609_375_000)));
+    // The first advert went out at once; the next is on the 1 s grid.
+    assert_eq!(r.next_deadline(), Some(ms(4_000)));
 }
 
 #[test]
@@ -402,10 +403,12 @@ fn shutdown_from_backup_goes_initialize_silently() {
 #[test]
 fn master_adver_timer_sends_and_rearms() {
     let (mut r, at) = master(cfg(100));
-    let next = at + Duration::from_secs(1);
+    // Master at 3.609375 s: the next advert on the interval's grid, at 4 s.
+    let next = ms(4_000);
     assert_eq!(r.next_deadline(), Some(next));
+    assert!(at < next && next <= at + Duration::from_secs(1));
     assert!(
-        r.handle(at + Duration::from_millis(999), Input::Timer)
+        r.handle(next - Duration::from_nanos(1), Input::Timer)
             .is_empty()
     );
     let actions = r.handle(next, Input::Timer);
@@ -417,6 +420,85 @@ fn master_adver_timer_sends_and_rearms() {
         }]
     );
     assert_eq!(r.next_deadline(), Some(next + Duration::from_secs(1)));
+}
+
+/// Phase alignment: masters with equal intervals fire at the same instants whatever
+/// their phase, a late wake does not delay the next advert, and no gap between two
+/// adverts is ever longer than the interval (what a backup's Master_Down_Interval
+/// counts on).
+#[test]
+fn masters_with_equal_intervals_share_the_grid() {
+    let mut c1 = cfg(100);
+    c1.advert_interval_cs = 1; // 10 ms
+    let mut c2 = c1.clone();
+    c2.vrid = 2;
+    c2.priority = 150;
+    let (mut a, at_a) = master(c1);
+    let (mut b, at_b) = master(c2);
+    assert_ne!(
+        at_a, at_b,
+        "different skew: they became master at different times"
+    );
+    assert_eq!(a.next_deadline(), b.next_deadline());
+    let mut sent = [vec![at_a], vec![at_b]];
+    for (i, r) in [&mut a, &mut b].into_iter().enumerate() {
+        for _ in 0..20 {
+            let due = r.next_deadline().unwrap();
+            // Handled up to 3 ms late.
+            let now = due + Duration::from_micros(u64::from(due.as_nanos() as u32 % 3_000));
+            let actions = r.handle(now, Input::Timer);
+            assert!(matches!(actions[..], [Action::SendAdvert { .. }]));
+            sent[i].push(now);
+            assert!(
+                r.next_deadline()
+                    .unwrap()
+                    .as_nanos()
+                    .is_multiple_of(10_000_000)
+            );
+            assert!(r.next_deadline().unwrap() > now);
+        }
+    }
+    for times in &sent {
+        for w in times.windows(2) {
+            assert!(
+                w[1].saturating_since(w[0]) <= Duration::from_millis(10) + Duration::from_millis(3),
+                "gap {} -> {}",
+                w[0],
+                w[1]
+            );
+        }
+    }
+    assert_eq!(a.next_deadline(), b.next_deadline());
+    // A 100 ms master shares every tenth wake of the 10 ms ones.
+    let mut c3 = cfg(100);
+    c3.vrid = 3;
+    c3.advert_interval_cs = 10;
+    let (c, _) = master(c3);
+    assert!(
+        c.next_deadline()
+            .unwrap()
+            .as_nanos()
+            .is_multiple_of(100_000_000)
+    );
+}
+
+/// The quarter-interval limit on answering a lower master counts from our last
+/// advert, which on the grid is not one interval before the timer.
+#[test]
+fn master_answers_lower_priority_at_most_once_a_quarter_interval() {
+    let (mut r, _) = master(cfg(100));
+    // An advert answered at 4.95 s; the timer is still at 5 s.
+    r.handle(ms(4_000), Input::Timer);
+    assert_eq!(r.handle(ms(4_950), advert(9, 99, 100, ms(4_950))).len(), 1);
+    assert_eq!(r.next_deadline(), Some(ms(5_000)));
+    // 5 s: the grid's advert.
+    assert_eq!(r.handle(ms(5_000), Input::Timer).len(), 1);
+    // Under a quarter second since: not answered again.
+    assert!(
+        r.handle(ms(5_100), advert(9, 99, 100, ms(5_100)))
+            .is_empty()
+    );
+    assert_eq!(r.handle(ms(5_250), advert(9, 99, 100, ms(5_250))).len(), 1);
 }
 
 #[test]
@@ -484,7 +566,8 @@ fn master_answers_priority_zero_with_advert() {
             interval_cs: 100
         }]
     );
-    assert_eq!(r.next_deadline(), Some(ms(5_200)));
+    // Answered off the grid; the timer stays on it.
+    assert_eq!(r.next_deadline(), Some(ms(5_000)));
 }
 
 #[test]
@@ -649,7 +732,7 @@ fn master_whose_priority_drops_advertises_at_once() {
             interval_cs: 100
         }]
     );
-    assert_eq!(r.next_deadline(), Some(now + Duration::from_secs(1)));
+    assert_eq!(r.next_deadline(), Some(ms(4_000)));
     assert_eq!(r.state(), State::Master);
     // Unchanged effective priority: nothing to say.
     assert!(
@@ -823,7 +906,7 @@ fn reconfigure_priority_on_a_master_advertises_at_once_without_a_transition() {
         }]
     );
     assert_eq!(r.state(), State::Master);
-    assert_eq!(r.next_deadline(), Some(now + Duration::from_secs(1)));
+    assert_eq!(r.next_deadline(), Some(ms(4_000)));
 }
 
 #[test]
@@ -875,7 +958,8 @@ fn reconfigure_addresses_and_interval_readvertise_once() {
             interval_cs: 50
         }]
     );
-    assert_eq!(r.next_deadline(), Some(at + Duration::from_millis(500)));
+    // 3.609375 s: the next point of the new 500 ms grid.
+    assert_eq!(r.next_deadline(), Some(ms(4_000)));
 }
 
 #[test]

@@ -16,7 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-use crate::status::{State, StatusSnapshot};
+use crate::status::{Snapshots, State, StatusSnapshot};
 
 /// The content type of format 0.0.4.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -99,7 +99,7 @@ pub fn render(s: &StatusSnapshot) -> String {
     family(
         &mut out,
         "vrrpd_advert_send_errors_total",
-        "Adverts that could not be sent to any destination.",
+        "Advert copies (one per destination) that could not be sent.",
         "counter",
         per_instance(&|i| Some(i.send_errors.to_string())),
     );
@@ -267,11 +267,11 @@ impl Drop for MetricsServer {
     }
 }
 
-/// Listens on `addr` and serves [`render`]`(provider())` at `/metrics`.
-pub async fn serve<F>(addr: SocketAddr, provider: F) -> Result<MetricsServer, MetricsError>
-where
-    F: Fn() -> StatusSnapshot + Send + Sync + 'static,
-{
+/// Listens on `addr` and serves [`render`] of `provider`'s snapshot at `/metrics`.
+pub async fn serve<F: Snapshots>(
+    addr: SocketAddr,
+    provider: F,
+) -> Result<MetricsServer, MetricsError> {
     let bind_err = |source| MetricsError::Bind { addr, source };
     let listener = TcpListener::bind(addr).await.map_err(bind_err)?;
     let addr = listener.local_addr().map_err(bind_err)?;
@@ -296,10 +296,7 @@ where
     Ok(MetricsServer { addr, task })
 }
 
-async fn answer(
-    mut stream: TcpStream,
-    provider: &(dyn Fn() -> StatusSnapshot + Sync),
-) -> io::Result<()> {
+async fn answer<F: Snapshots>(mut stream: TcpStream, provider: &F) -> io::Result<()> {
     let mut head = Vec::new();
     let mut chunk = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -321,7 +318,7 @@ async fn answer(
     let head_only = method == "HEAD";
     match (method, path) {
         ("GET" | "HEAD", "/metrics") => {
-            let body = render(&provider());
+            let body = render(&provider.snapshot().await);
             respond(&mut stream, "200 OK", CONTENT_TYPE, &body, head_only).await
         }
         ("GET" | "HEAD", _) => {

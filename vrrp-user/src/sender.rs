@@ -1,17 +1,35 @@
-//! Sending adverts: a raw IPPROTO 112 socket per instance, the kernel writes the IP
-//! header. Unicast to each configured peer, or to 224.0.0.18.
+//! Sending adverts: raw IPPROTO 112 sockets, the kernel writes the IP header. Unicast
+//! to each configured peer, or to 224.0.0.18.
 //!
-//! The socket is bound to the instance's source address and interface, sends with TTL
-//! 255 by default (RFC 9568 §5.1.1.3; routed peers see it decremented) and TOS 0xC0
-//! (network control), and never receives: a classic BPF filter drops every inbound
-//! packet so copies of other routers' adverts do not pile up in its queue.
+//! A master sends the same advert every interval, and masters with equal intervals
+//! advertise in the same wake of the event loop (the core puts their timers on one
+//! grid). So the cost is kept to the packets themselves:
+//!
+//! - each instance's sink keeps its advert encoded (and checksummed) per destination,
+//!   and encodes again only when the advert changes (priority, interval, addresses);
+//! - the sinks only queue; at the end of the wake the daemon calls [`Outbox::flush`],
+//!   which hands every queued copy of one socket to the kernel with one `sendmmsg`;
+//! - instances sending from the same interface, source address and TTL share one
+//!   socket (the destination is per message: the checksum covers it, so the bytes
+//!   are per destination anyway).
+//!
+//! The outcome of every copy is counted against the instance that queued it: the
+//! controller takes each sink's [`SendReport`] after the flush.
+//!
+//! A socket is bound to its source address and interface, sends with the configured
+//! TTL (255 by default, RFC 9568 §5.1.1.3; routed peers see it decremented) and TOS
+//! 0xC0 (network control), and never receives: a classic BPF filter drops every
+//! inbound packet so copies of other routers' adverts do not pile up in its queue.
 
 use crate::sys::setsockopt;
 use std::{
+    cell::{Cell, RefCell},
+    collections::HashMap,
     io,
     mem::size_of,
     net::{IpAddr, Ipv4Addr},
     os::fd::{AsRawFd, FromRawFd, OwnedFd},
+    rc::{Rc, Weak},
 };
 
 use vrrp_core::packet::{self, Advert, ChecksumMode, Endpoints, MULTICAST_V4};
@@ -48,179 +66,411 @@ pub enum SendError {
     Send { dst: Ipv4Addr, err: io::Error },
 }
 
-/// Where the controller's adverts go: the raw socket in the daemon, a recorder in the
-/// controller's conformance tests.
-pub trait AdvertSink {
-    /// Sends `advert` to every destination; how many copies left.
-    fn send(&mut self, advert: &Advert) -> Result<usize, SendError>;
+/// What [`AdvertSink::send`] did with an advert.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sent {
+    /// This many copies left now (one per destination).
+    Now(usize),
+    /// This many copies wait for the next flush; their outcome comes from
+    /// [`AdvertSink::take_report`] after it.
+    Queued(usize),
 }
 
-/// Opens a sink for an instance's send-side settings (the daemon opens a [`Sender`]).
+/// The outcome of queued copies, since the sink was last asked.
+#[derive(Debug, Default)]
+pub struct SendReport {
+    /// Copies the kernel took.
+    pub sent: u64,
+    /// Copies it refused (one per destination).
+    pub failed: u64,
+    /// The first refusal's error.
+    pub error: Option<SendError>,
+}
+
+impl SendReport {
+    fn fail(&mut self, err: SendError) {
+        self.failed += 1;
+        self.error.get_or_insert(err);
+    }
+}
+
+/// Where the controller's adverts go: the outbox's queue in the daemon, a recorder in
+/// the controller's conformance tests.
+pub trait AdvertSink {
+    /// Sends `advert` to every destination, or queues the copies for the next flush.
+    fn send(&mut self, advert: &Advert) -> Result<Sent, SendError>;
+
+    /// The outcome of the copies queued since the last call (flushed or not yet: those
+    /// not flushed yet are reported next time). Sinks that send at once have none.
+    fn take_report(&mut self) -> SendReport {
+        SendReport::default()
+    }
+}
+
+/// Opens a sink for an instance's send-side settings (the daemon's [`Outbox`]).
 pub trait OpenSink {
     fn open(&mut self, config: &SenderConfig) -> Result<Box<dyn AdvertSink>, SendError>;
 }
 
-/// Opens real raw sockets.
-pub struct RawSockets;
+/// What makes two instances' sockets interchangeable.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct SocketKey {
+    ifname: String,
+    source: Ipv4Addr,
+    ttl: u8,
+}
 
-impl OpenSink for RawSockets {
+/// One raw socket, shared by every sink with its key (and by copies queued on it).
+struct RawSocket {
+    fd: OwnedFd,
+    /// Copies its sinks send per round (one per destination of each), and the send
+    /// buffer last sized for them.
+    copies: Cell<usize>,
+    sized_for: Cell<usize>,
+}
+
+/// Send buffer per copy of a round: a small packet's skb takes under 1 KiB of it
+/// until the device has sent it; twice that leaves room for a late round.
+const SNDBUF_PER_COPY: usize = 2048;
+
+impl RawSocket {
+    /// Another sink sends `copies` per round on this socket: grow the send buffer so
+    /// that a whole round fits while a real NIC is still sending the previous one
+    /// (one socket per instance never needed this; a shared one takes the burst of
+    /// every instance at once). SO_SNDBUFFORCE (CAP_NET_ADMIN) passes
+    /// net.core.wmem_max; without it SO_SNDBUF is capped there. Best effort: a
+    /// buffer too small shows as counted send errors, not as a failure to start.
+    fn add_sink(&self, copies: usize) {
+        self.copies.set(self.copies.get() + copies);
+        let want = self.copies.get();
+        if want <= self.sized_for.get() {
+            return;
+        }
+        // Room for twice as many, so a few hundred sinks resize it a few times only.
+        // It never shrinks: closed sinks leave it as it was.
+        let size = (want * 2).max(64);
+        let bytes = i32::try_from(size * SNDBUF_PER_COPY).unwrap_or(i32::MAX);
+        if setsockopt(&self.fd, libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, &bytes).is_err() {
+            let _ = setsockopt(&self.fd, libc::SOL_SOCKET, libc::SO_SNDBUF, &bytes);
+        }
+        self.sized_for.set(size);
+    }
+}
+
+/// One copy waiting for the flush.
+struct Item {
+    dst: libc::sockaddr_in,
+    bytes: Rc<[u8]>,
+    report: Rc<RefCell<SendReport>>,
+}
+
+/// The copies queued on one socket during this wake.
+struct Batch {
+    socket: Rc<RawSocket>,
+    items: Vec<Item>,
+}
+
+#[derive(Default)]
+struct Queue {
+    batches: Vec<Batch>,
+}
+
+impl Queue {
+    fn push(&mut self, socket: &Rc<RawSocket>, item: Item) {
+        match self
+            .batches
+            .iter_mut()
+            .find(|b| Rc::ptr_eq(&b.socket, socket))
+        {
+            Some(b) => b.items.push(item),
+            None => self.batches.push(Batch {
+                socket: socket.clone(),
+                items: vec![item],
+            }),
+        }
+    }
+}
+
+/// `sendmmsg` takes at most this many messages per call (UIO_MAXIOV).
+const MAX_BATCH: usize = 1024;
+
+/// The daemon's sending side: the raw sockets, shared per (interface, source, TTL),
+/// and the copies its sinks queued during the current wake of the event loop.
+/// Single-threaded, like the event loop that owns it.
+#[derive(Default)]
+pub struct Outbox {
+    sockets: HashMap<SocketKey, Weak<RawSocket>>,
+    queue: Rc<RefCell<Queue>>,
+    /// Scratch for [`Self::flush`], kept to avoid allocating every wake; empty
+    /// between flushes (they hold pointers into the batch being sent).
+    iov: Vec<libc::iovec>,
+    hdrs: Vec<libc::mmsghdr>,
+}
+
+impl OpenSink for Outbox {
     fn open(&mut self, config: &SenderConfig) -> Result<Box<dyn AdvertSink>, SendError> {
-        Ok(Box::new(Sender::new(config.clone())?))
+        let socket = self.socket(config)?;
+        socket.add_sink(match &config.destinations {
+            Destinations::Unicast(v) => v.len(),
+            Destinations::Multicast => 1,
+        });
+        Ok(Box::new(QueuedSink {
+            socket,
+            config: config.clone(),
+            queue: self.queue.clone(),
+            encoded: None,
+            report: Rc::default(),
+        }))
+    }
+}
+
+impl Outbox {
+    pub fn new() -> Outbox {
+        Outbox::default()
+    }
+
+    /// Open sockets (for tests and the log).
+    pub fn sockets(&self) -> usize {
+        self.sockets
+            .values()
+            .filter(|w| w.strong_count() > 0)
+            .count()
+    }
+
+    /// The socket for `config`'s key: the open one if a sink still uses it.
+    fn socket(&mut self, config: &SenderConfig) -> Result<Rc<RawSocket>, SendError> {
+        let key = SocketKey {
+            ifname: config.ifname.clone(),
+            source: config.source,
+            ttl: config.ttl,
+        };
+        if let Some(s) = self.sockets.get(&key).and_then(Weak::upgrade) {
+            return Ok(s);
+        }
+        self.sockets.retain(|_, w| w.strong_count() > 0);
+        let socket = Rc::new(RawSocket {
+            fd: open_socket(&key)?,
+            copies: Cell::new(0),
+            sized_for: Cell::new(0),
+        });
+        self.sockets.insert(key, Rc::downgrade(&socket));
+        Ok(socket)
+    }
+
+    /// Whether copies wait for [`Self::flush`].
+    pub fn is_empty(&self) -> bool {
+        self.queue.borrow().batches.is_empty()
+    }
+
+    /// Hands every queued copy to the kernel: one `sendmmsg` per socket, another one
+    /// after each copy the kernel refuses (the rest of the batch still goes). Each
+    /// copy's outcome is added to the report of the sink that queued it. Returns how
+    /// many copies left.
+    pub fn flush(&mut self) -> usize {
+        let batches = std::mem::take(&mut self.queue.borrow_mut().batches);
+        let mut sent = 0;
+        for batch in &batches {
+            sent += self.send_batch(batch);
+        }
+        // Keep the queue's allocation for the next wake.
+        let mut queue = self.queue.borrow_mut();
+        if queue.batches.is_empty() {
+            queue.batches = batches;
+            queue.batches.clear();
+        }
+        sent
+    }
+
+    fn send_batch(&mut self, batch: &Batch) -> usize {
+        let items = &batch.items;
+        self.iov.clear();
+        self.hdrs.clear();
+        self.iov.extend(items.iter().map(|it| libc::iovec {
+            iov_base: it.bytes.as_ptr().cast_mut().cast(),
+            iov_len: it.bytes.len(),
+        }));
+        for (it, iov) in items.iter().zip(self.iov.iter_mut()) {
+            // SAFETY: all-zero is a valid msghdr (null pointers, zero lengths).
+            let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+            msg.msg_name = (&it.dst as *const libc::sockaddr_in).cast_mut().cast();
+            msg.msg_namelen = size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            msg.msg_iov = std::ptr::from_mut(iov);
+            msg.msg_iovlen = 1;
+            self.hdrs.push(libc::mmsghdr {
+                msg_hdr: msg,
+                msg_len: 0,
+            });
+        }
+        let fd = batch.socket.fd.as_raw_fd();
+        let mut sent = 0;
+        let mut i = 0;
+        while i < items.len() {
+            let n = (items.len() - i).min(MAX_BATCH);
+            // SAFETY: hdrs[i..i + n] are valid mmsghdrs whose pointers (iovecs, bytes,
+            // addresses) live in self.iov and `items`, untouched during the call.
+            let r = unsafe {
+                libc::sendmmsg(
+                    fd,
+                    self.hdrs[i..].as_mut_ptr(),
+                    n as libc::c_uint,
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if r > 0 {
+                let r = r as usize;
+                for it in &items[i..i + r] {
+                    it.report.borrow_mut().sent += 1;
+                }
+                sent += r;
+                i += r;
+                continue;
+            }
+            let err = io::Error::last_os_error();
+            if r < 0 && err.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            // The kernel stopped at item i: it is refused, the rest still go.
+            let it = &items[i];
+            let dst = Ipv4Addr::from(it.dst.sin_addr.s_addr.to_ne_bytes());
+            it.report.borrow_mut().fail(SendError::Send { dst, err });
+            i += 1;
+        }
+        self.iov.clear();
+        self.hdrs.clear();
+        sent
     }
 }
 
 /// One advert's bytes for each destination (the checksum covers the destination).
-type Encoded = Vec<(libc::sockaddr_in, Vec<u8>)>;
+type Encoded = Vec<(libc::sockaddr_in, Rc<[u8]>)>;
 
-pub struct Sender {
-    fd: OwnedFd,
+/// An instance's sink in the daemon: queues onto the outbox.
+struct QueuedSink {
+    socket: Rc<RawSocket>,
     config: SenderConfig,
+    queue: Rc<RefCell<Queue>>,
     /// The last advert and its encoded bytes per destination: a master sends the
     /// same advert every interval, so it is encoded (and checksummed) only when
     /// its priority, interval or addresses change.
     encoded: Option<(Advert, Encoded)>,
+    /// Filled in by the flush.
+    report: Rc<RefCell<SendReport>>,
 }
 
-impl AdvertSink for Sender {
-    fn send(&mut self, advert: &Advert) -> Result<usize, SendError> {
-        Sender::send(self, advert)
-    }
-}
-
-impl Sender {
-    pub fn new(config: SenderConfig) -> Result<Sender, SendError> {
-        let fail = |op: &'static str| SendError::Socket {
-            ifname: config.ifname.clone(),
-            src: config.source,
-            op,
-            err: io::Error::last_os_error(),
-        };
-        // SAFETY: plain socket(2), checked.
-        let raw = unsafe {
-            libc::socket(
-                libc::AF_INET,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                i32::from(packet::IPPROTO_VRRP),
-            )
-        };
-        if raw < 0 {
-            return Err(fail("socket"));
-        }
-        // SAFETY: fresh descriptor we own.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        drop_all_inbound(&fd).map_err(|_| fail("SO_ATTACH_FILTER"))?;
-        let ttl = i32::from(config.ttl);
-        setsockopt(&fd, libc::IPPROTO_IP, libc::IP_TTL, &ttl).map_err(|_| fail("IP_TTL"))?;
-        setsockopt(&fd, libc::IPPROTO_IP, libc::IP_MULTICAST_TTL, &ttl)
-            .map_err(|_| fail("IP_MULTICAST_TTL"))?;
-        let tos: i32 = 0xc0;
-        setsockopt(&fd, libc::IPPROTO_IP, libc::IP_TOS, &tos).map_err(|_| fail("IP_TOS"))?;
-        let off: i32 = 0;
-        setsockopt(&fd, libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP, &off)
-            .map_err(|_| fail("IP_MULTICAST_LOOP"))?;
-        let dev = config.ifname.as_bytes();
-        // SAFETY: dev points to the name bytes of the given length.
-        if unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_BINDTODEVICE,
-                dev.as_ptr().cast(),
-                dev.len() as libc::socklen_t,
-            )
-        } != 0
-        {
-            return Err(fail("SO_BINDTODEVICE"));
-        }
-        let sa = sockaddr(config.source);
-        // SAFETY: valid sockaddr_in.
-        if unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                (&sa as *const libc::sockaddr_in).cast(),
-                size_of::<libc::sockaddr_in>() as u32,
-            )
-        } != 0
-        {
-            return Err(fail(
-                "bind to the source address (is it configured on the interface?)",
-            ));
-        }
-        if config.destinations == Destinations::Multicast {
-            let mreq = libc::ip_mreqn {
-                imr_multiaddr: libc::in_addr { s_addr: 0 },
-                imr_address: libc::in_addr {
-                    s_addr: u32::from_ne_bytes(config.source.octets()),
-                },
-                imr_ifindex: 0,
-            };
-            setsockopt(&fd, libc::IPPROTO_IP, libc::IP_MULTICAST_IF, &mreq)
-                .map_err(|_| fail("IP_MULTICAST_IF"))?;
-        }
-        Ok(Sender {
-            fd,
-            config,
-            encoded: None,
-        })
-    }
-
-    pub fn config(&self) -> &SenderConfig {
-        &self.config
-    }
-
-    /// Sends `advert` to every destination; returns how many copies left. Stops at the
-    /// first hard error, but a peer that is unreachable right now (no route, no ARP
-    /// answer) does not keep the others from getting theirs.
-    pub fn send(&mut self, advert: &Advert) -> Result<usize, SendError> {
+impl AdvertSink for QueuedSink {
+    fn send(&mut self, advert: &Advert) -> Result<Sent, SendError> {
         if self.encoded.as_ref().is_none_or(|(a, _)| a != advert) {
-            self.encoded = Some((advert.clone(), self.encode(advert)?));
+            self.encoded = Some((advert.clone(), encode(&self.config, advert)?));
         }
         let (_, msgs) = self.encoded.as_ref().expect("just encoded");
-        let mut sent = 0;
-        let mut first_err = None;
-        for (sa, msg) in msgs {
-            // SAFETY: valid buffer and sockaddr for the call.
-            let n = unsafe {
-                libc::sendto(
-                    self.fd.as_raw_fd(),
-                    msg.as_ptr().cast(),
-                    msg.len(),
-                    libc::MSG_DONTWAIT,
-                    (sa as *const libc::sockaddr_in).cast(),
-                    size_of::<libc::sockaddr_in>() as u32,
-                )
-            };
-            if n < 0 {
-                let err = io::Error::last_os_error();
-                let dst = Ipv4Addr::from(sa.sin_addr.s_addr.to_ne_bytes());
-                first_err.get_or_insert(SendError::Send { dst, err });
-            } else {
-                sent += 1;
-            }
+        let mut queue = self.queue.borrow_mut();
+        for (dst, bytes) in msgs {
+            queue.push(
+                &self.socket,
+                Item {
+                    dst: *dst,
+                    bytes: bytes.clone(),
+                    report: self.report.clone(),
+                },
+            );
         }
-        match (sent, first_err) {
-            (0, Some(e)) => Err(e),
-            _ => Ok(sent),
-        }
+        Ok(Sent::Queued(msgs.len()))
     }
 
-    /// `advert` encoded for each destination (the checksum covers the destination).
-    fn encode(&self, advert: &Advert) -> Result<Encoded, SendError> {
-        let dsts: Vec<Ipv4Addr> = match &self.config.destinations {
-            Destinations::Unicast(v) => v.clone(),
-            Destinations::Multicast => vec![MULTICAST_V4],
-        };
-        dsts.into_iter()
-            .map(|dst| {
-                let ep = Endpoints::new(IpAddr::V4(self.config.source), IpAddr::V4(dst))
-                    .expect("both IPv4");
-                Ok((
-                    sockaddr(dst),
-                    packet::encode(advert, ep, self.config.checksum)?,
-                ))
-            })
-            .collect()
+    fn take_report(&mut self) -> SendReport {
+        std::mem::take(&mut *self.report.borrow_mut())
     }
+}
+
+/// `advert` encoded for each destination of `config`.
+fn encode(config: &SenderConfig, advert: &Advert) -> Result<Encoded, SendError> {
+    let dsts: Vec<Ipv4Addr> = match &config.destinations {
+        Destinations::Unicast(v) => v.clone(),
+        Destinations::Multicast => vec![MULTICAST_V4],
+    };
+    dsts.into_iter()
+        .map(|dst| {
+            let ep = Endpoints::new(IpAddr::V4(config.source), IpAddr::V4(dst)).expect("both IPv4");
+            Ok((
+                sockaddr(dst),
+                packet::encode(advert, ep, config.checksum)?.into(),
+            ))
+        })
+        .collect()
+}
+
+/// A raw socket for `key`: bound to the source and the interface, TTL and TOS set,
+/// multicast sent from the source, receiving nothing.
+fn open_socket(key: &SocketKey) -> Result<OwnedFd, SendError> {
+    let fail = |op: &'static str| SendError::Socket {
+        ifname: key.ifname.clone(),
+        src: key.source,
+        op,
+        err: io::Error::last_os_error(),
+    };
+    // SAFETY: plain socket(2), checked.
+    let raw = unsafe {
+        libc::socket(
+            libc::AF_INET,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            i32::from(packet::IPPROTO_VRRP),
+        )
+    };
+    if raw < 0 {
+        return Err(fail("socket"));
+    }
+    // SAFETY: fresh descriptor we own.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    drop_all_inbound(&fd).map_err(|_| fail("SO_ATTACH_FILTER"))?;
+    let ttl = i32::from(key.ttl);
+    setsockopt(&fd, libc::IPPROTO_IP, libc::IP_TTL, &ttl).map_err(|_| fail("IP_TTL"))?;
+    setsockopt(&fd, libc::IPPROTO_IP, libc::IP_MULTICAST_TTL, &ttl)
+        .map_err(|_| fail("IP_MULTICAST_TTL"))?;
+    let tos: i32 = 0xc0;
+    setsockopt(&fd, libc::IPPROTO_IP, libc::IP_TOS, &tos).map_err(|_| fail("IP_TOS"))?;
+    let off: i32 = 0;
+    setsockopt(&fd, libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP, &off)
+        .map_err(|_| fail("IP_MULTICAST_LOOP"))?;
+    let dev = key.ifname.as_bytes();
+    // SAFETY: dev points to the name bytes of the given length.
+    if unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_BINDTODEVICE,
+            dev.as_ptr().cast(),
+            dev.len() as libc::socklen_t,
+        )
+    } != 0
+    {
+        return Err(fail("SO_BINDTODEVICE"));
+    }
+    let sa = sockaddr(key.source);
+    // SAFETY: valid sockaddr_in.
+    if unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&sa as *const libc::sockaddr_in).cast(),
+            size_of::<libc::sockaddr_in>() as u32,
+        )
+    } != 0
+    {
+        return Err(fail(
+            "bind to the source address (is it configured on the interface?)",
+        ));
+    }
+    // Multicast copies leave from the source's interface; unicast ones ignore this,
+    // so unicast and multicast instances with one source share the socket.
+    let mreq = libc::ip_mreqn {
+        imr_multiaddr: libc::in_addr { s_addr: 0 },
+        imr_address: libc::in_addr {
+            s_addr: u32::from_ne_bytes(key.source.octets()),
+        },
+        imr_ifindex: 0,
+    };
+    setsockopt(&fd, libc::IPPROTO_IP, libc::IP_MULTICAST_IF, &mreq)
+        .map_err(|_| fail("IP_MULTICAST_IF"))?;
+    Ok(fd)
 }
 
 fn sockaddr(a: Ipv4Addr) -> libc::sockaddr_in {

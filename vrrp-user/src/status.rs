@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 /// The default socket path (the config's default too).
@@ -76,7 +77,7 @@ pub struct InstanceStatus {
     /// Jitter of the master's adverts, from kernel receive timestamps.
     #[serde(default)]
     pub jitter: Option<JitterStats>,
-    /// Adverts that could not be sent (every destination failed).
+    /// Advert copies (one per destination) that could not be sent.
     #[serde(default)]
     pub send_errors: u64,
     /// Received adverts the state machine dropped (wrong VRID or version, our own,
@@ -181,14 +182,62 @@ impl Drop for StatusServer {
     }
 }
 
-/// Binds `path` (creating its directory, replacing a stale socket left by a
-/// crashed daemon, mode 0660) and serves `provider()`'s snapshot to every
-/// client. Feed it from a `watch` channel with
-/// `move || rx.borrow().clone()`.
-pub async fn serve<F>(path: &Path, provider: F) -> Result<StatusServer, StatusError>
+/// Where the status and metrics servers get the snapshot they serve: any
+/// `Fn() -> StatusSnapshot` (a `watch` channel's latest value with
+/// `move || rx.borrow().clone()`, a fixed one in tests), or [`OnRead`].
+pub trait Snapshots: Send + Sync + 'static {
+    fn snapshot(&self) -> impl Future<Output = StatusSnapshot> + Send;
+}
+
+impl<F> Snapshots for F
 where
     F: Fn() -> StatusSnapshot + Send + Sync + 'static,
 {
+    fn snapshot(&self) -> impl Future<Output = StatusSnapshot> + Send {
+        std::future::ready(self())
+    }
+}
+
+/// How long a reader waits for the daemon's loop to build its snapshot before it
+/// takes the last one built.
+const BUILD_WAIT: Duration = Duration::from_secs(1);
+
+/// Snapshots built when someone reads them, not on a timer: each reader asks the
+/// daemon's event loop (which owns the state) for a fresh one through `requests`.
+/// If the loop does not answer within a second (it has stopped, at shutdown),
+/// the reader gets `last`, the last snapshot the loop published.
+#[derive(Clone)]
+pub struct OnRead {
+    requests: mpsc::Sender<oneshot::Sender<StatusSnapshot>>,
+    last: watch::Receiver<StatusSnapshot>,
+}
+
+impl OnRead {
+    pub fn new(
+        requests: mpsc::Sender<oneshot::Sender<StatusSnapshot>>,
+        last: watch::Receiver<StatusSnapshot>,
+    ) -> OnRead {
+        OnRead { requests, last }
+    }
+}
+
+impl Snapshots for OnRead {
+    async fn snapshot(&self) -> StatusSnapshot {
+        let ask = async {
+            let (tx, rx) = oneshot::channel();
+            self.requests.send(tx).await.ok()?;
+            rx.await.ok()
+        };
+        match tokio::time::timeout(BUILD_WAIT, ask).await {
+            Ok(Some(s)) => s,
+            _ => self.last.borrow().clone(),
+        }
+    }
+}
+
+/// Binds `path` (creating its directory, replacing a stale socket left by a
+/// crashed daemon, mode 0660) and serves `provider`'s snapshot to every client.
+pub async fn serve<F: Snapshots>(path: &Path, provider: F) -> Result<StatusServer, StatusError> {
     let path = path.to_path_buf();
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::DirBuilder::new()
@@ -241,10 +290,7 @@ async fn remove_stale(path: &Path) -> Result<(), StatusError> {
     })
 }
 
-async fn accept_loop<F>(listener: UnixListener, provider: Arc<F>)
-where
-    F: Fn() -> StatusSnapshot + Send + Sync + 'static,
-{
+async fn accept_loop<F: Snapshots>(listener: UnixListener, provider: Arc<F>) {
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
@@ -262,8 +308,8 @@ where
     }
 }
 
-async fn answer(mut stream: UnixStream, provider: &(dyn Fn() -> StatusSnapshot + Sync)) {
-    let mut json = match serde_json::to_vec(&provider()) {
+async fn answer<F: Snapshots>(mut stream: UnixStream, provider: &F) {
+    let mut json = match serde_json::to_vec(&provider.snapshot().await) {
         Ok(j) => j,
         Err(e) => {
             tracing::warn!("cannot encode the status snapshot: {e}");

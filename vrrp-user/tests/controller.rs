@@ -29,7 +29,7 @@ use vrrp_user::{
         work::{KernelOp, Work},
     },
     datapath::follow::SharedFollow,
-    sender::{AdvertSink, OpenSink, SendError, SenderConfig},
+    sender::{AdvertSink, OpenSink, SendError, SendReport, SenderConfig, Sent},
 };
 
 const INTERVAL_MS: u64 = 100;
@@ -54,7 +54,7 @@ struct Recorder(Log);
 struct Sink(Log);
 
 impl AdvertSink for Sink {
-    fn send(&mut self, advert: &Advert) -> Result<usize, SendError> {
+    fn send(&mut self, advert: &Advert) -> Result<Sent, SendError> {
         let a = advert;
         self.0.borrow_mut().push(format!(
             "send vrid={} prio={} int={} addrs={}",
@@ -63,7 +63,7 @@ impl AdvertSink for Sink {
             a.max_adver_int_cs,
             a.addrs.len()
         ));
-        Ok(1)
+        Ok(Sent::Now(1))
     }
 }
 
@@ -537,10 +537,10 @@ fn reload_core_class_interval_rearms_the_advert_timer() {
     let (classes, out) = rig.reload(&text);
     assert_eq!(classes, [("vi51".to_string(), ReloadClass::Core)]);
     assert_eq!(out, ["send vrid=51 prio=200 int=5 addrs=1"]);
-    assert_eq!(
-        rig.ctl.next_deadline(),
-        Some(rig.now + Duration::from_millis(50))
-    );
+    // The next advert on the new interval's grid: within 50 ms.
+    let next = rig.ctl.next_deadline().unwrap();
+    assert_eq!(next, rig.now.next_multiple_of(Duration::from_millis(50)));
+    assert!(next > rig.now && next <= rig.now + Duration::from_millis(50));
     assert_no_flap(&rig, &out);
 }
 
@@ -793,10 +793,15 @@ fn timers_of_many_instances_fire_in_order_and_only_when_due() {
         let before = rig.now;
         let out = rig.fire();
         assert!(rig.now >= before, "deadlines never go back");
+        // On the grid, every 100 ms advert shares its wake with a 50 ms one.
+        if out.iter().any(|l| l.contains("vrid=51")) {
+            assert!(out.iter().any(|l| l.contains("vrid=61")), "{out:?}");
+        }
         sent.extend(out);
     }
     let count = |vrid: &str| sent.iter().filter(|l| l.contains(vrid)).count();
-    assert_eq!((count("vrid=61"), count("vrid=51")), (4, 2), "{sent:?}");
+    // vi51 master at 1.321875 s; then vi61 at 1.35 .. 1.55 s, vi51 at 1.4 and 1.5 s.
+    assert_eq!((count("vrid=61"), count("vrid=51")), (5, 2), "{sent:?}");
     assert!(rig.ctl.on_timer(rig.now).is_empty(), "nothing due twice");
 }
 
@@ -1057,4 +1062,148 @@ fn a_local_change_first_hands_the_core_the_last_absorbed_advert() {
     assert_eq!(f.reported, 2);
     f.advert(last + IV * 2, 200);
     assert_eq!(f.reported, 2, "re-armed by the report");
+}
+
+// ---- Batched sends and phase alignment -------------------------------------------------
+
+/// What a queued sink's copies will have become at the next flush.
+type Outcomes = Rc<RefCell<Vec<(u64, u64)>>>;
+
+/// Opens sinks that queue (as the daemon's outbox does) and report, at the flush, the
+/// next scripted (sent, refused) pair.
+struct Queueing(Log, Outcomes);
+
+struct QueuedSink(Log, Outcomes, u64);
+
+impl AdvertSink for QueuedSink {
+    fn send(&mut self, advert: &Advert) -> Result<Sent, SendError> {
+        self.0.borrow_mut().push(format!(
+            "queue vrid={} prio={}",
+            advert.vrid, advert.priority
+        ));
+        self.2 += 1;
+        Ok(Sent::Queued(1))
+    }
+
+    fn take_report(&mut self) -> SendReport {
+        let mut report = SendReport::default();
+        for _ in 0..std::mem::take(&mut self.2) {
+            let (sent, failed) = self.1.borrow_mut().remove(0);
+            report.sent += sent;
+            report.failed += failed;
+            if failed > 0 {
+                report.error.get_or_insert(SendError::Send {
+                    dst: Ipv4Addr::new(10, 1, 2, 10),
+                    err: std::io::Error::from_raw_os_error(libc::ENETUNREACH),
+                });
+            }
+        }
+        report
+    }
+}
+
+impl OpenSink for Queueing {
+    fn open(&mut self, _: &SenderConfig) -> Result<Box<dyn AdvertSink>, SendError> {
+        Ok(Box::new(QueuedSink(self.0.clone(), self.1.clone(), 0)))
+    }
+}
+
+fn counts(ctl: &Controller, name: &str) -> (u64, u64) {
+    let s = &ctl.instance(name).unwrap().0.stats;
+    (s.adverts_sent, s.send_errors)
+}
+
+#[test]
+fn queued_adverts_are_counted_per_instance_after_the_flush() {
+    let log: Log = Rc::default();
+    let outcomes: Outcomes = Rc::default();
+    let host = Table(HashMap::from([("eth0", (2, Ipv4Addr::new(10, 1, 1, 10)))]));
+    let mut ctl = Controller::new(
+        parse(&conf("")),
+        &host,
+        &mut Queueing(log.clone(), outcomes.clone()),
+    )
+    .unwrap();
+    ctl.start(Instant::from_millis(1_000));
+    let fire = |ctl: &mut Controller| {
+        let now = ctl.next_deadline().unwrap();
+        ctl.on_timer(now);
+    };
+    fire(&mut ctl); // takeover: the first advert
+    assert_eq!(log.borrow().last().unwrap(), "queue vrid=51 prio=200");
+    assert_eq!(
+        counts(&ctl, "vi51"),
+        (0, 0),
+        "nothing counted before the flush"
+    );
+    outcomes.borrow_mut().push((1, 0));
+    ctl.sends_flushed();
+    assert_eq!(counts(&ctl, "vi51"), (1, 0));
+    assert!(ctl.take_dirty(), "the takeover");
+    // Refused copies are counted per copy; the change of health marks status stale
+    // once, further refusals do not.
+    for outcome in [(0, 1), (1, 1), (0, 1)] {
+        fire(&mut ctl);
+        outcomes.borrow_mut().push(outcome);
+        ctl.sends_flushed();
+    }
+    assert_eq!(counts(&ctl, "vi51"), (2, 3));
+    assert!(ctl.take_dirty(), "sends started failing");
+    assert!(!ctl.take_dirty());
+    fire(&mut ctl);
+    outcomes.borrow_mut().push((1, 0));
+    ctl.sends_flushed();
+    assert_eq!(counts(&ctl, "vi51"), (3, 3));
+    assert!(ctl.take_dirty(), "sends recovered");
+    // A flush with nothing queued changes nothing.
+    ctl.sends_flushed();
+    assert_eq!(counts(&ctl, "vi51"), (3, 3));
+    assert!(outcomes.borrow().is_empty());
+}
+
+/// Two instances with one interval but different priorities become master at
+/// different times (their Master_Down_Intervals differ); from their second advert on
+/// they are due at the same instants, so one wake fires (and one flush sends) both.
+#[test]
+fn masters_with_equal_intervals_are_due_in_the_same_wake() {
+    let mut text = conf("");
+    text.push_str(
+        r#"
+[[instance]]
+name = "vi52"
+interface = "eth0"
+vrid = 52
+priority = 150
+advert_interval_ms = 100
+mode = "unicast"
+unicast_src = "10.1.1.10/24"
+
+[[instance.peer]]
+address = "10.1.2.10"
+
+[[instance.vip]]
+address = "10.1.255.2/32"
+dev = "lo"
+"#,
+    );
+    let mut rig = Rig::new(&text);
+    rig.start();
+    let mut took = Vec::new();
+    while rig.state("vi51") != State::Master || rig.state("vi52") != State::Master {
+        rig.fire();
+        took.push(rig.now);
+    }
+    assert_eq!(took.len(), 2, "each took over in its own wake: {took:?}");
+    assert!(took[0] < took[1]);
+    for _ in 0..5 {
+        let both = rig.fire();
+        assert_eq!(
+            both,
+            [
+                "send vrid=51 prio=200 int=10 addrs=1",
+                "send vrid=52 prio=150 int=10 addrs=1"
+            ]
+        );
+        assert!(rig.now.as_nanos().is_multiple_of(100_000_000));
+    }
 }

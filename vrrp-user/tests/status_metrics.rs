@@ -6,13 +6,13 @@ use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 use vrrp_common::follow::Jitter;
 use vrrp_tests::tmp::TempDir;
 use vrrp_user::metrics;
 use vrrp_user::status::{
-    self, ClientError, DaemonInfo, HookCounts, InstanceStatus, JitterStats, State, StatusError,
-    StatusSnapshot, TransitionCount, TransitionInfo,
+    self, ClientError, DaemonInfo, HookCounts, InstanceStatus, JitterStats, OnRead, Snapshots,
+    State, StatusError, StatusSnapshot, TransitionCount, TransitionInfo,
 };
 
 const NOW_MS: u64 = 1_700_000_000_000;
@@ -174,6 +174,42 @@ async fn serves_the_snapshot_on_a_fresh_socket() {
     assert!(!path.exists(), "socket file left behind");
 }
 
+/// Built on read: each reader gets a snapshot the loop builds for it (exact
+/// counters, nothing built while nobody reads); once the loop stops answering, the
+/// last one it published.
+#[tokio::test]
+async fn on_read_asks_the_loop_and_falls_back_to_the_last_published() {
+    let (req_tx, mut req_rx) = mpsc::channel::<oneshot::Sender<StatusSnapshot>>(4);
+    let (last_tx, last_rx) = watch::channel(snapshot());
+    let source = OnRead::new(req_tx, last_rx);
+    let dir = TempDir::new("status");
+    let path = dir.path().join("vrrpd.sock");
+    let server = status::serve(&path, source.clone()).await.unwrap();
+    // The "loop": answers two reads with a counter it bumps per build.
+    let lp = tokio::spawn(async move {
+        for built in 1..=2u64 {
+            let reply = req_rx.recv().await.unwrap();
+            let mut s = snapshot();
+            s.instances[0].adverts_sent = built;
+            let _ = reply.send(s);
+        }
+        // Stops: requests fail from now on.
+    });
+    for want in [1, 2] {
+        let p = path.clone();
+        let got = tokio::task::spawn_blocking(move || status::fetch(&p))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.instances[0].adverts_sent, want, "built for this read");
+    }
+    lp.await.unwrap();
+    last_tx.send_modify(|s| s.daemon.uptime_s = 7);
+    let got = source.snapshot().await;
+    assert_eq!(got.daemon.uptime_s, 7, "the last published one");
+    drop(server);
+}
+
 #[tokio::test]
 async fn replaces_a_stale_socket_but_not_a_live_one_or_a_file() {
     let dir = TempDir::new("status");
@@ -266,7 +302,7 @@ vrrpd_adverts_sent_total{instance="vi_2"} 0
 # TYPE vrrpd_adverts_received_total counter
 vrrpd_adverts_received_total{instance="vi_1"} 3
 vrrpd_adverts_received_total{instance="vi_2"} 500
-# HELP vrrpd_advert_send_errors_total Adverts that could not be sent to any destination.
+# HELP vrrpd_advert_send_errors_total Advert copies (one per destination) that could not be sent.
 # TYPE vrrpd_advert_send_errors_total counter
 vrrpd_advert_send_errors_total{instance="vi_1"} 2
 vrrpd_advert_send_errors_total{instance="vi_2"} 0

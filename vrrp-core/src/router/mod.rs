@@ -23,10 +23,26 @@
 //!     let now = router.next_deadline().unwrap();
 //!     actions = router.handle(now, Input::Timer);
 //! }
-//! // 3 s + (256 - 100) / 256 s without hearing a master.
-//! assert_eq!(router.next_deadline(), Some(Instant::from_nanos(4_609_375_000)));
+//! // Master after 3 s + (256 - 100) / 256 s without hearing one; the first advert goes
+//! // out at once, the next on the interval's grid (see "Phase alignment").
 //! assert!(actions.contains(&Action::SendAdvert { priority: 100, interval_cs: 100 }));
+//! assert_eq!(router.next_deadline(), Some(Instant::from_millis(4_000)));
 //! ```
+//!
+//! # Phase alignment
+//!
+//! A master's Adver_Timer does not run from whenever it last advertised but to the
+//! next multiple of Advertisement_Interval on the clock (counted from
+//! [`Instant::ZERO`], i.e. boot for CLOCK_MONOTONIC): every master with the same
+//! interval on a host fires at the same instant, so the daemon sends all their adverts
+//! in one wake-up (and one batched send) instead of one wake per instance. RFC 9568
+//! §6.4.3 fixes the interval between adverts, not their phase: an advert still goes
+//! out at once on becoming master and whenever the advertised values change, and the
+//! gap to the next one is never longer than the interval (it is shorter once, after
+//! an advert off the grid). Backups are unaffected: their Master_Down_Timer restarts
+//! at every advert received (§6.4.2), so the phase of the master's grid does not move
+//! when they declare it dead. A late wake-up does not push later adverts back either:
+//! the next grid point is the same however late this one was handled.
 
 mod config;
 mod event;
@@ -61,8 +77,15 @@ enum DownCause {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Initialize,
-    Backup { down_at: Instant, cause: DownCause },
-    Master { adver_at: Instant },
+    Backup {
+        down_at: Instant,
+        cause: DownCause,
+    },
+    /// `adver_at`: the Adver_Timer, on the interval's grid; `sent_at`: our last advert.
+    Master {
+        adver_at: Instant,
+        sent_at: Instant,
+    },
     Fault,
 }
 
@@ -204,7 +227,7 @@ impl Router {
     pub fn next_deadline(&self) -> Option<Instant> {
         match self.phase {
             Phase::Backup { down_at, .. } => Some(down_at),
-            Phase::Master { adver_at } => Some(adver_at),
+            Phase::Master { adver_at, .. } => Some(adver_at),
             Phase::Initialize | Phase::Fault => None,
         }
     }
@@ -298,7 +321,7 @@ impl Router {
                 self.become_master(now, reason, out);
             }
             // §6.4.3: Adver_Timer fired: advertise and re-arm.
-            Phase::Master { adver_at } if now >= adver_at => self.advertise(now, out),
+            Phase::Master { adver_at, .. } if now >= adver_at => self.advertise(now, out),
             _ => {}
         }
     }
@@ -438,8 +461,8 @@ impl Router {
         // last advert is under a quarter interval old: it is still on its way, and a
         // broken peer answering in kind cannot start an advert storm.
         let interval = self.cfg.advert_interval();
-        if let Phase::Master { adver_at } = self.phase
-            && now >= adver_at - interval + interval / 4
+        if let Phase::Master { sent_at, .. } = self.phase
+            && now >= sent_at + interval / 4
         {
             self.advertise(now, out);
         }
@@ -604,11 +627,15 @@ impl Router {
         }
     }
 
-    /// §6.4.2 "If the Master_Down_Timer fires" (and the owner's start-up, §6.4.1).
+    /// §6.4.2 "If the Master_Down_Timer fires" (and the owner's start-up, §6.4.1): the
+    /// first advert goes out now ([`Self::enter`]), the next on the grid.
     fn become_master(&mut self, now: Instant, reason: Reason, out: &mut Vec<Action>) {
         self.master_adver_interval_cs = self.cfg.advert_interval_cs;
-        let adver_at = now + self.cfg.advert_interval();
-        self.enter(now, Phase::Master { adver_at }, reason, out);
+        let phase = Phase::Master {
+            adver_at: self.next_adver_at(now),
+            sent_at: now,
+        };
+        self.enter(now, phase, reason, out);
     }
 
     /// The one place the phase changes state: records the transition and emits the
@@ -662,8 +689,15 @@ impl Router {
             interval_cs: self.cfg.advert_interval_cs,
         });
         self.phase = Phase::Master {
-            adver_at: now + self.cfg.advert_interval(),
+            adver_at: self.next_adver_at(now),
+            sent_at: now,
         };
+    }
+
+    /// The Adver_Timer after an advert sent at `now`: the next point of the interval's
+    /// grid, at most one interval away (see "Phase alignment" above).
+    fn next_adver_at(&self, now: Instant) -> Instant {
+        now.next_multiple_of(self.cfg.advert_interval())
     }
 
     /// Enter or leave Fault when its causes change (only between Startup and Shutdown).

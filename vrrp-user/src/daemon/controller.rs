@@ -38,7 +38,7 @@ use crate::{
         follow::{FollowTable, NoFollow},
     },
     hooks::ExitKind,
-    sender::{AdvertSink, OpenSink, SenderConfig},
+    sender::{AdvertSink, OpenSink, SendReport, SenderConfig, Sent},
     track,
 };
 
@@ -64,6 +64,9 @@ pub struct Controller {
     follow: Box<dyn FollowTable>,
     /// A state or priority changed since the last `take_dirty`: status is stale.
     dirty: bool,
+    /// Instances (by datapath key) whose sinks queued adverts since the last
+    /// [`Controller::sends_flushed`].
+    queued: Vec<(u32, u8)>,
 }
 
 /// What a reload did, per instance, for the log line.
@@ -99,6 +102,7 @@ impl Controller {
             out: Vec::new(),
             follow: Box::new(NoFollow),
             dirty: true,
+            queued: Vec::new(),
         };
         let diff = config::diff(&ctl.config, &config);
         let prepared = prepare(&config, &diff, &HashMap::new(), host, sinks)?;
@@ -466,6 +470,22 @@ impl Controller {
             .collect()
     }
 
+    /// The daemon flushed the adverts queued since the last call: counts, per
+    /// instance, the copies that left and those refused.
+    pub fn sends_flushed(&mut self) {
+        let mut queued = std::mem::take(&mut self.queued);
+        for key in queued.drain(..) {
+            // A removed instance is gone with its counters; a restarted one has a new sink.
+            let Some(&(g, m)) = self.by_key.get(&key) else {
+                continue;
+            };
+            let inst = &mut self.groups[g].members[m];
+            let report = inst.sink.take_report();
+            self.dirty |= inst.record_sends(report);
+        }
+        self.queued = queued;
+    }
+
     /// Whether status must be republished now (and clears the flag).
     pub fn take_dirty(&mut self) -> bool {
         std::mem::take(&mut self.dirty)
@@ -810,16 +830,24 @@ impl Controller {
                     inst.advert = Some((key, inst.spec.advert(priority, interval_cs)));
                 }
                 let (_, advert) = inst.advert.as_ref().expect("just built");
-                match inst.sink.send(advert) {
-                    Ok(n) => inst.stats.adverts_sent += n as u64,
-                    Err(e) => {
-                        inst.stats.send_errors += 1;
-                        // One line per failure burst, not per advert.
-                        if inst.stats.send_errors.is_power_of_two() {
-                            warn!(instance = %cfg.name, error = %e, count = inst.stats.send_errors, "advert not sent");
-                        }
+                // Counted (and logged, on a change only) when sent: now, or after the
+                // daemon's flush at the end of this wake.
+                let report = match inst.sink.send(advert) {
+                    Ok(Sent::Queued(_)) => {
+                        self.queued.push((inst.spec.ifindex, cfg.vrid));
+                        return;
                     }
-                }
+                    Ok(Sent::Now(n)) => SendReport {
+                        sent: n as u64,
+                        ..SendReport::default()
+                    },
+                    Err(e) => SendReport {
+                        failed: 1,
+                        error: Some(e),
+                        ..SendReport::default()
+                    },
+                };
+                self.dirty |= inst.record_sends(report);
             }
             Action::AddVips { accept } => {
                 let op = KernelOp::AddVips {

@@ -3,6 +3,7 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
+use tracing::{info, warn};
 use vrrp_core::{
     packet::Advert,
     router::{Reason, State},
@@ -12,7 +13,10 @@ use vrrp_core::{
 use vrrp_common::{AdvertRecord, VridKey};
 
 use super::spec::InstanceSpec;
-use crate::{sender::AdvertSink, status::HookCounts};
+use crate::{
+    sender::{AdvertSink, SendError, SendReport},
+    status::HookCounts,
+};
 
 pub struct Instance {
     pub spec: InstanceSpec,
@@ -34,6 +38,8 @@ pub struct Instance {
     /// The last advert sent, by the (priority, interval) asked for: a master sends
     /// the same one every interval. Cleared when the spec changes.
     pub advert: Option<((u8, u16), Advert)>,
+    /// Copies of its adverts are being refused: logged when this flips, not per advert.
+    pub send_failing: bool,
 }
 
 impl Instance {
@@ -49,6 +55,7 @@ impl Instance {
             nft_used: false,
             resync: false,
             advert: None,
+            send_failing: false,
         }
     }
 
@@ -56,11 +63,47 @@ impl Instance {
         &self.spec.cfg.name
     }
 
+    /// Counts what became of the instance's advert copies. Logs once when copies
+    /// start being refused (partly or wholly) and once when they all go out again,
+    /// not per advert. Returns whether that changed.
+    pub fn record_sends(&mut self, report: SendReport) -> bool {
+        self.stats.adverts_sent += report.sent;
+        self.stats.send_errors += report.failed;
+        match report.error {
+            Some(e) => self.sends_failed(&e, report.sent),
+            None if report.sent > 0 && self.send_failing => {
+                self.send_failing = false;
+                info!(
+                    instance = %self.name(),
+                    send_errors = self.stats.send_errors,
+                    "adverts are sent again"
+                );
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Copies were refused (`sent` others of the same adverts went out).
+    pub fn sends_failed(&mut self, err: &SendError, sent: u64) -> bool {
+        if std::mem::replace(&mut self.send_failing, true) {
+            return false;
+        }
+        warn!(
+            instance = %self.name(),
+            error = %err,
+            sent,
+            "adverts not sent (counted in send_errors; logged again only once they go out)"
+        );
+        true
+    }
+
     /// The datapath's key for this instance.
     pub fn follow_key(&self) -> VridKey {
         VridKey::new(self.spec.ifindex, self.spec.cfg.vrid)
     }
 }
+
 
 /// Absorption armed in the datapath.
 #[derive(Clone, Copy, Debug)]
@@ -87,7 +130,7 @@ pub struct LastTransition {
 pub struct Stats {
     pub adverts_sent: u64,
     pub adverts_received: u64,
-    /// Adverts that could not be sent (every destination failed).
+    /// Advert copies (one per destination) the kernel refused.
     pub send_errors: u64,
     /// Received adverts the state machine dropped (VRID, version, own, interval,
     /// address list mismatch).

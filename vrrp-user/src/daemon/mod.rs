@@ -2,6 +2,9 @@
 //! (datapath), timers (`next_deadline`), kernel events (netlink watch), tracker
 //! changes, hook outcomes and signals; the work it returns goes to bounded
 //! per-instance queues whose workers do what may block (netlink, nft, hooks).
+//! Adverts produced during one wake are queued in the [`Outbox`] and flushed at its
+//! end, one `sendmmsg` per socket, before the rest of the wake's work is handed on.
+//! Status is built when read (and on a change), not on a timer.
 
 pub mod clock;
 pub mod controller;
@@ -30,8 +33,8 @@ use crate::{
     datapath::{self, Datapath},
     hooks::{HookRequest, HookRunner, RunAs},
     netlink::{KernelEvent, Netlink, Watch},
-    sender::RawSockets,
-    status::StatusSnapshot,
+    sender::Outbox,
+    status::{OnRead, StatusSnapshot},
 };
 use controller::Controller;
 use host::{Host, SystemHost};
@@ -72,11 +75,13 @@ pub async fn run(opts: RunOptions) -> Result<()> {
         None => None,
     };
     let (hooks, mut hook_results) = HookRunner::new(run_as.clone());
-    let mut ctl = Controller::new(config, &SystemHost, &mut RawSockets)?;
+    let mut outbox = Outbox::new();
+    let mut ctl = Controller::new(config, &SystemHost, &mut outbox)?;
     let mut dp = Datapath::start(mode, &ctl.datapath_config()).context("starting the datapath")?;
     ctl.set_follow(dp.follow_table());
     let (track_tx, mut track_rx) = mpsc::channel(256);
     let mut drivers = Drivers {
+        outbox,
         nl: nl.clone(),
         proto,
         kernel: HashMap::new(),
@@ -95,21 +100,21 @@ pub async fn run(opts: RunOptions) -> Result<()> {
             clock::now(),
         )
     };
+    // Readers ask the loop for a fresh snapshot; `snap_tx` keeps the one built at the
+    // last change, served once the loop has stopped answering (shutdown).
     let (snap_tx, snap_rx) = watch::channel(snapshot(&ctl, &dp));
-    let rx = snap_rx.clone();
+    let (snap_req_tx, mut snap_req) = mpsc::channel(16);
+    let on_read = OnRead::new(snap_req_tx, snap_rx);
     let status_socket = ctl.config.global.status_socket.clone();
-    let _status = crate::status::serve(&status_socket, move || rx.borrow().clone())
+    let _status = crate::status::serve(&status_socket, on_read.clone())
         .await
         .with_context(|| format!("status socket {}", status_socket.display()))?;
     let _metrics = match ctl.config.global.metrics_listen {
-        Some(addr) => {
-            let rx = snap_rx.clone();
-            Some(
-                crate::metrics::serve(addr, move || rx.borrow().clone())
-                    .await
-                    .with_context(|| format!("metrics on {addr}"))?,
-            )
-        }
+        Some(addr) => Some(
+            crate::metrics::serve(addr, on_read)
+                .await
+                .with_context(|| format!("metrics on {addr}"))?,
+        ),
         None => None,
     };
 
@@ -140,7 +145,7 @@ pub async fn run(opts: RunOptions) -> Result<()> {
             _ = sigterm.recv() => { info!("SIGTERM: leaving"); break; }
             _ = sigint.recv() => { info!("SIGINT: leaving"); break; }
             _ = sighup.recv() => {
-                let work = reload(&opts.config_path, &mut ctl, &mut dp);
+                let work = reload(&opts.config_path, &mut ctl, &mut dp, &mut drivers.outbox);
                 drivers.dispatch(&mut ctl, work);
                 drivers.prune(&ctl);
                 drivers.feed_links(&mut ctl).await;
@@ -196,11 +201,11 @@ pub async fn run(opts: RunOptions) -> Result<()> {
                 ctl.hook_finished(&outcome.request.instance, &outcome.exit);
                 Vec::new()
             }
-            _ = tick.tick() => {
-                let work = ctl.tick(clock::now());
-                let _ = snap_tx.send(snapshot(&ctl, &dp));
-                work
+            Some(reply) = snap_req.recv() => {
+                let _ = reply.send(snapshot(&ctl, &dp));
+                Vec::new()
             }
+            _ = tick.tick() => ctl.tick(clock::now()),
         };
         drivers.dispatch(&mut ctl, work);
         if ctl.take_dirty() {
@@ -212,6 +217,9 @@ pub async fn run(opts: RunOptions) -> Result<()> {
     let work = ctl.shutdown(clock::now());
     let stop_hooks = work.iter().filter(|w| matches!(w, Work::Hook(_))).count();
     drivers.dispatch_all(&mut ctl, work).await;
+    // Readers get the state we leave in from now on, without waiting for the loop.
+    drop(snap_req);
+    let _ = snap_tx.send(snapshot(&ctl, &dp));
     drivers.trackers.stop_all();
     let pending = drivers.close();
     let drain = async {
@@ -234,9 +242,11 @@ pub async fn run(opts: RunOptions) -> Result<()> {
     Ok(())
 }
 
-/// Where the controller's work goes: a bounded kernel queue and worker per instance,
-/// the hook runner (bounded per instance too), and the trackers.
+/// Where the controller's work goes: the outbox for adverts, a bounded kernel queue
+/// and worker per instance, the hook runner (bounded per instance too), and the
+/// trackers.
 struct Drivers {
+    outbox: Outbox,
     nl: Arc<Netlink>,
     proto: u8,
     kernel: HashMap<String, mpsc::Sender<KernelOp>>,
@@ -248,7 +258,18 @@ struct Drivers {
 }
 
 impl Drivers {
+    /// Sends the adverts queued since the last flush, one `sendmmsg` per socket, and
+    /// counts each instance's copies. First in every dispatch, so a takeover's advert
+    /// leaves before its VIP and route work is queued.
+    fn flush(&mut self, ctl: &mut Controller) {
+        if !self.outbox.is_empty() {
+            self.outbox.flush();
+        }
+        ctl.sends_flushed();
+    }
+
     fn dispatch(&mut self, ctl: &mut Controller, work: Vec<Work>) {
+        self.flush(ctl);
         for w in work {
             match w {
                 Work::Kernel { instance, op } => {
@@ -286,6 +307,7 @@ impl Drivers {
     /// Like [`Self::dispatch`], but waits for room in a full kernel queue instead of
     /// dropping: for the last work before exit, which no later tick could resync.
     async fn dispatch_all(&mut self, ctl: &mut Controller, work: Vec<Work>) {
+        self.flush(ctl);
         for w in work {
             match w {
                 Work::Kernel { instance, op } => {
@@ -357,7 +379,12 @@ fn datapath_mode(config: &Config) -> Result<datapath::Mode> {
 
 /// SIGHUP: a bad file (or one whose instances cannot be built here) is reported and
 /// changes nothing; a good one changes only what changed, one log line per instance.
-fn reload(path: &std::path::Path, ctl: &mut Controller, dp: &mut Datapath) -> Vec<Work> {
+fn reload(
+    path: &std::path::Path,
+    ctl: &mut Controller,
+    dp: &mut Datapath,
+    outbox: &mut Outbox,
+) -> Vec<Work> {
     let mut new = match config::load(path) {
         Ok(c) => c,
         Err(e) => {
@@ -373,14 +400,13 @@ fn reload(path: &std::path::Path, ctl: &mut Controller, dp: &mut Datapath) -> Ve
         warn!("reload: [global] changes need a restart; kept the running [global]");
     }
     new.global = ctl.config.global.clone();
-    let (report, work) =
-        match ctl.reload(clock::now(), new, &SystemHost as &dyn Host, &mut RawSockets) {
-            Ok(r) => r,
-            Err(e) => {
-                error!("reload rejected, running configuration kept: {e:#}");
-                return Vec::new();
-            }
-        };
+    let (report, work) = match ctl.reload(clock::now(), new, &SystemHost as &dyn Host, outbox) {
+        Ok(r) => r,
+        Err(e) => {
+            error!("reload rejected, running configuration kept: {e:#}");
+            return Vec::new();
+        }
+    };
     if let Err(e) = dp.update(&ctl.datapath_config()) {
         error!("reload: datapath tables not updated: {e}");
     }
