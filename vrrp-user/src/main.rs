@@ -53,6 +53,8 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
+    // Started by the daemon itself to load the XDP object: does that and exits.
+    vrrp_user::datapath::loader::run_if_child();
     match Cli::parse().cmd {
         Cmd::Run { config, log_format } => {
             init_logging(log_format);

@@ -4,6 +4,7 @@
 //! the same validation rules in the same order, and count rejects by the same reasons.
 //! The controller does not know which one it talks to.
 
+pub mod loader;
 pub mod socket;
 pub mod table;
 pub mod validate;

@@ -1,19 +1,20 @@
-//! The XDP datapath: load the embedded object, fill its maps from the configuration,
-//! attach it to each interface, and read validated adverts from its ring buffer.
+//! The XDP datapath: load the embedded object (in a child process, see
+//! [`loader`](super::loader)), fill its maps from the configuration, attach it to each
+//! interface, and read validated adverts from its ring buffer.
 
-use std::{collections::HashSet, io};
+use std::{collections::HashSet, io, os::fd::OwnedFd};
 
-use aya::{
-    Ebpf, EbpfLoader,
-    maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf},
-    programs::{Xdp, XdpMode, xdp::XdpLinkId},
-};
+use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
 use bytemuck::pod_read_unaligned;
 use tokio::io::unix::AsyncFd;
-use tracing::{debug, info};
+use tracing::info;
 use vrrp_common::{AdvertRecord, Counter, PeerConfig, PeerKey, VridConfig, VridKey, names};
 
-use super::{Counters, DatapathConfig, DatapathError, XDP_OBJECT, register_readable};
+use super::{
+    Counters, DatapathConfig, DatapathError,
+    loader::{self, Object, XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE},
+    register_readable,
+};
 
 /// How the program ended up attached to one interface.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,10 +26,12 @@ pub enum AttachMode {
 }
 
 pub struct XdpDatapath {
-    ebpf: Ebpf,
+    /// The program and the maps (by name) the loader child handed over.
+    ebpf: Object,
     /// Registered with tokio on first `recv`, so loading works without a runtime.
     ring: Ring,
-    attached: Vec<(u32, AttachMode, XdpLinkId)>,
+    /// Interface, mode, and the bpf_link whose closing detaches.
+    attached: Vec<(u32, AttachMode, OwnedFd)>,
     installed: DatapathConfig,
 }
 
@@ -44,18 +47,11 @@ impl XdpDatapath {
     }
 
     /// Loads and verifies the program without attaching it anywhere. Used by `start`
-    /// and by the verdict tests (`BPF_PROG_TEST_RUN` needs no interface).
+    /// and by the verdict tests (`BPF_PROG_TEST_RUN` needs no interface). The loading
+    /// itself happens in a short-lived child process ([`loader::load`]), so this
+    /// process never parses kernel BTF.
     pub fn load() -> Result<Self, DatapathError> {
-        raise_memlock();
-        let mut ebpf = EbpfLoader::new()
-            .load(XDP_OBJECT)
-            .map_err(|e| DatapathError::Load(e.into()))?;
-        let prog: &mut Xdp = ebpf
-            .program_mut(names::PROGRAM)
-            .ok_or_else(|| DatapathError::Load(format!("no program {}", names::PROGRAM).into()))?
-            .try_into()
-            .map_err(|e: aya::programs::ProgramError| DatapathError::Load(e.into()))?;
-        prog.load().map_err(|e| DatapathError::Load(e.into()))?;
+        let mut ebpf = loader::load()?;
         let ring_map = ebpf
             .take_map(names::RECORDS)
             .ok_or_else(|| DatapathError::Load("no RECORDS map".into()))?;
@@ -69,24 +65,17 @@ impl XdpDatapath {
     }
 
     /// The loaded program, for `test_run`.
-    pub fn program(&self) -> &Xdp {
-        self.ebpf
-            .program(names::PROGRAM)
-            .and_then(|p| p.try_into().ok())
-            .expect("program loaded in load()")
+    pub fn program(&self) -> &loader::Program {
+        &self.ebpf.program
     }
 
     /// Attaches in driver mode, falling back to generic mode; says which.
     pub fn attach(&mut self, ifindex: u32) -> Result<AttachMode, DatapathError> {
         let name = ifname(ifindex).ok_or(DatapathError::NoSuchInterface(ifindex))?;
-        let prog: &mut Xdp = self
-            .ebpf
-            .program_mut(names::PROGRAM)
-            .and_then(|p| p.try_into().ok())
-            .expect("program loaded in load()");
-        let (mode, link) = match prog.attach_to_if_index(ifindex, XdpMode::Driver) {
+        let prog = &self.ebpf.program;
+        let (mode, link) = match prog.attach(ifindex, XDP_FLAGS_DRV_MODE) {
             Ok(link) => (AttachMode::Driver, link),
-            Err(native) => match prog.attach_to_if_index(ifindex, XdpMode::Skb) {
+            Err(native) => match prog.attach(ifindex, XDP_FLAGS_SKB_MODE) {
                 Ok(link) => {
                     info!(iface = %name, reason = %native, "native XDP unavailable, attached in generic (SKB) mode");
                     (AttachMode::Generic, link)
@@ -221,30 +210,6 @@ fn map_err(map: &'static str, e: impl std::error::Error + Send + Sync + 'static)
         map,
         source: Box::new(e),
     }
-}
-
-/// Older kernels charge BPF memory to RLIMIT_MEMLOCK. Raising it needs
-/// CAP_SYS_RESOURCE, which newer kernels (memcg accounting) do not need: not fatal.
-fn raise_memlock() {
-    let rlim = libc::rlimit {
-        rlim_cur: libc::RLIM_INFINITY,
-        rlim_max: libc::RLIM_INFINITY,
-    };
-    // SAFETY: valid pointer to an rlimit.
-    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &rlim) } != 0 {
-        warn_once_memlock();
-    }
-}
-
-fn warn_once_memlock() {
-    use std::sync::Once;
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        debug!(
-            "could not raise RLIMIT_MEMLOCK ({}); fine on kernels with memcg BPF accounting",
-            io::Error::last_os_error()
-        )
-    });
 }
 
 /// Interface name for an index.
