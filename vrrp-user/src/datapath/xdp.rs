@@ -11,7 +11,7 @@ use tracing::info;
 use vrrp_common::{AdvertRecord, Counter, PeerConfig, PeerKey, VridConfig, VridKey, names};
 
 use super::{
-    Counters, DatapathConfig, DatapathError,
+    Counters, DatapathConfig, DatapathError, MAX_BATCH,
     loader::{self, Object, XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE},
     register_readable,
 };
@@ -155,7 +155,10 @@ impl XdpDatapath {
         loop {
             let mut guard = fd.readable_mut().await?;
             let before = out.len();
-            drain_ring(guard.get_inner_mut(), out);
+            if drain_ring(guard.get_inner_mut(), out, MAX_BATCH) {
+                // Stopped at the limit: readiness kept, the next call reads on at once.
+                return Ok(());
+            }
             guard.clear_ready();
             if out.len() > before {
                 return Ok(());
@@ -166,8 +169,12 @@ impl XdpDatapath {
     /// Drains whatever is in the ring now, without waiting.
     pub fn drain(&mut self, out: &mut Vec<AdvertRecord>) {
         match &mut self.ring {
-            Ring::Plain(r) => drain_ring(r, out),
-            Ring::Async(fd) => drain_ring(fd.get_mut(), out),
+            Ring::Plain(r) => {
+                drain_ring(r, out, usize::MAX);
+            }
+            Ring::Async(fd) => {
+                drain_ring(fd.get_mut(), out, usize::MAX);
+            }
             Ring::Moving => {}
         }
     }
@@ -197,12 +204,19 @@ enum Ring {
     Moving,
 }
 
-fn drain_ring(ring: &mut RingBuf<MapData>, out: &mut Vec<AdvertRecord>) {
-    while let Some(item) = ring.next() {
+/// Moves up to `limit` records from the ring to `out`; true if it stopped at the limit.
+fn drain_ring(ring: &mut RingBuf<MapData>, out: &mut Vec<AdvertRecord>, limit: usize) -> bool {
+    let mut taken = 0;
+    while taken < limit {
+        let Some(item) = ring.next() else {
+            return false;
+        };
+        taken += 1;
         if item.len() >= size_of::<AdvertRecord>() {
             out.push(pod_read_unaligned(&item[..size_of::<AdvertRecord>()]));
         }
     }
+    true
 }
 
 fn map_err(map: &'static str, e: impl std::error::Error + Send + Sync + 'static) -> DatapathError {
