@@ -678,11 +678,7 @@ impl Controller {
                     detection_ms = detection.map(|d| d.as_secs_f64() * 1e3),
                     "state change"
                 );
-                *inst
-                    .stats
-                    .transitions
-                    .entry((t.to, t.reason.clone()))
-                    .or_insert(0) += 1;
+                inst.stats.count_transition(t.to, &t.reason);
                 if t.to == State::Master && t.from == State::Backup {
                     inst.stats.last_failover_detection = detection;
                 }

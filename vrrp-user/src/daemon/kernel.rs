@@ -70,6 +70,9 @@ fn route_spec(r: &config::Route) -> RouteSpec {
     s
 }
 
+/// Applies one op. The `nft` runs are boxed: their futures (a child process) are
+/// 1 KiB, three times any netlink op's, and would size every op's future, of which
+/// 255 run at once when every instance takes over together.
 async fn apply(nl: &Netlink, proto: u8, instance: &str, op: KernelOp) {
     match op {
         KernelOp::AddVips {
@@ -80,7 +83,7 @@ async fn apply(nl: &Netlink, proto: u8, instance: &str, op: KernelOp) {
             if !accept {
                 // Block first: no packet to a VIP may be accepted, not even briefly.
                 let addrs: Vec<_> = vips.iter().map(|v| v.address.addr()).collect();
-                match super::noaccept::block(&addrs).await {
+                match Box::pin(super::noaccept::block(&addrs)).await {
                     Ok(()) => info!(instance, "accept_mode off: traffic to the VIPs is dropped"),
                     Err(e) => warn!(instance, error = %e, "accept_mode off not enforced"),
                 }
@@ -102,9 +105,9 @@ async fn apply(nl: &Netlink, proto: u8, instance: &str, op: KernelOp) {
         KernelOp::SetAccept { vips, accept } => {
             let addrs: Vec<_> = vips.iter().map(|v| v.address.addr()).collect();
             let done = if accept {
-                super::noaccept::unblock(&addrs).await
+                Box::pin(super::noaccept::unblock(&addrs)).await
             } else {
-                super::noaccept::block(&addrs).await
+                Box::pin(super::noaccept::block(&addrs)).await
             };
             match done {
                 Ok(()) => info!(instance, accept, "accept mode changed in place"),
@@ -121,7 +124,7 @@ async fn apply(nl: &Netlink, proto: u8, instance: &str, op: KernelOp) {
             }
             if blocked {
                 let addrs: Vec<_> = vips.iter().map(|v| v.address.addr()).collect();
-                if let Err(e) = super::noaccept::unblock(&addrs).await {
+                if let Err(e) = Box::pin(super::noaccept::unblock(&addrs)).await {
                     warn!(instance, error = %e, "VIP traffic not unblocked");
                 }
             }

@@ -96,15 +96,18 @@ pub fn load() -> Result<Object, DatapathError> {
     let received = receive(&ours);
     drop(ours);
     let status = child.wait();
-    let (text, fds) = match received {
-        Ok(r) => r,
-        Err(e) => return Err(load_err("reading the loader's answer", e)),
-    };
+    let (text, fds) = received.map_err(|e| load_err("reading the loader's answer", e))?;
+    let status = status.map_or_else(|e| e.to_string(), |s| s.to_string());
+    answer(&text, fds, &status)
+}
+
+/// Makes an [`Object`] of the child's answer (`ok` and one line per descriptor, or
+/// `error` and the message); `status` is how the child ended, for a missing answer.
+fn answer(text: &str, fds: Vec<OwnedFd>, status: &str) -> Result<Object, DatapathError> {
     let Some(body) = text.strip_prefix("ok\n") else {
         if let Some(msg) = text.strip_prefix("error\n") {
             return Err(DatapathError::Load(msg.to_string().into()));
         }
-        let status = status.map_or_else(|e| e.to_string(), |s| s.to_string());
         return Err(DatapathError::Load(
             format!(
                 "the loader process ended without an answer ({status}); a test binary that \
@@ -460,4 +463,66 @@ macro_rules! xdp_loader_test {
             $crate::datapath::loader::run_if_child();
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The child's error (a verifier log can be megabytes) reaches the daemon intact,
+    /// however many reads it takes.
+    #[test]
+    fn a_long_error_arrives_whole() {
+        let log: String = (0..40_000)
+            .map(|i| format!("{i}: R1 invalid mem access 'scalar'\n"))
+            .collect();
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        let text = format!("error\nthe BPF_PROG_LOAD syscall failed. Verifier output: {log}");
+        let sender = std::thread::spawn(move || {
+            send(theirs.as_fd(), &text, &[]).unwrap();
+        });
+        let (got, fds) = receive(&ours).unwrap();
+        sender.join().unwrap();
+        assert!(fds.is_empty());
+        match answer(&got, fds, "exit status: 0") {
+            Err(DatapathError::Load(e)) => assert_eq!(
+                e.to_string(),
+                format!("the BPF_PROG_LOAD syscall failed. Verifier output: {log}")
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Descriptors sent with the answer arrive, in order.
+    #[test]
+    fn descriptors_arrive_in_order() {
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        let files: Vec<OwnedFd> = (0..3)
+            .map(|_| OwnedFd::from(std::fs::File::open("/dev/null").unwrap()))
+            .collect();
+        let ino = |fd: &OwnedFd| {
+            // SAFETY: fstat on a valid descriptor into a zeroed stat.
+            let mut st: libc::stat = unsafe { zeroed() };
+            assert_eq!(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) }, 0);
+            (st.st_dev, st.st_ino)
+        };
+        let want: Vec<_> = files.iter().map(ino).collect();
+        send(theirs.as_fd(), "ok\nprogram p\nmap A\nmap B\n", &files).unwrap();
+        drop(theirs);
+        let (text, fds) = receive(&ours).unwrap();
+        assert_eq!(text, "ok\nprogram p\nmap A\nmap B\n");
+        assert_eq!(fds.iter().map(ino).collect::<Vec<_>>(), want);
+    }
+
+    /// A child that ends without answering (a test binary without the loader test)
+    /// says what is missing.
+    #[test]
+    fn no_answer_names_the_missing_loader_test() {
+        match answer("", Vec::new(), "exit status: 0") {
+            Err(DatapathError::Load(e)) => {
+                assert!(e.to_string().contains("xdp_loader_test!()"), "{e}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }
