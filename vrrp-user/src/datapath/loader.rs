@@ -224,11 +224,17 @@ pub fn run_if_child() {
 /// Loads with aya as usual (kernel BTF and all) and lists what to hand over.
 fn child_load() -> Result<(String, Vec<OwnedFd>), String> {
     raise_memlock();
+    // The error and its sources, each once: aya's messages often repeat their source
+    // (`map error: failed to create map ...`), but not always (the verifier log's
+    // errno is only in the source).
     let chain = |e: &dyn std::error::Error| {
         let mut s = e.to_string();
         let mut src = e.source();
         while let Some(inner) = src {
-            let _ = write!(s, ": {inner}");
+            let text = inner.to_string();
+            if !s.contains(&text) {
+                let _ = write!(s, ": {text}");
+            }
             src = inner.source();
         }
         s

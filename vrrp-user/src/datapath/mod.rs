@@ -75,8 +75,10 @@ impl Counters {
 /// Errors of setting up a datapath; the caller branches on them in `auto` mode.
 #[derive(Debug, thiserror::Error)]
 pub enum DatapathError {
+    /// The message is whole (the loader child sends it as text, sources and verifier
+    /// log included), so it is not also a `source`: `{:#}` would print it twice.
     #[error("loading the XDP object: {0}")]
-    Load(#[source] Box<dyn std::error::Error + Send + Sync>),
+    Load(Box<dyn std::error::Error + Send + Sync>),
     #[error("attaching XDP to {iface} (native and generic mode both failed): {source}")]
     Attach {
         iface: String,
