@@ -3,7 +3,7 @@
 //!
 //! aya 0.14's `EbpfLoader::new()` reads and parses `/sys/kernel/btf/vmlinux` (5.5 MB
 //! on this kernel) before anything else, and `.btf(None)` afterwards cannot undo it.
-//! The parse costs about 16 MiB of heap for a moment, which stays in the daemon's peak
+//! The parse costs about 18 MiB of heap for a moment, which stays in the daemon's peak
 //! RSS (VmHWM) for its whole life. So the daemon re-runs its own executable
 //! (`/proc/self/exe`) with [`CHILD_ENV`] set and a unix socket as its standard input;
 //! the child loads and verifies the object with aya as usual, sends the program's and
