@@ -13,5 +13,15 @@ fn main() -> anyhow::Result<()> {
         root_dir: root,
         ..Default::default()
     };
+    // aya-build runs `cargo build --release` for the bpf target with this workspace's
+    // profile, which is tuned for a small host binary (opt-level "z", fat LTO). The
+    // verifier-checked program keeps the settings it was written against: opt-level 3,
+    // no LTO, the default codegen units (vrrp-ebpf itself: one, in Cargo.toml).
+    // SAFETY: nothing else runs in this build script yet; the child cargo inherits it.
+    unsafe {
+        std::env::set_var("CARGO_PROFILE_RELEASE_OPT_LEVEL", "3");
+        std::env::set_var("CARGO_PROFILE_RELEASE_LTO", "false");
+        std::env::set_var("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16");
+    }
     aya_build::build_ebpf([package], aya_build::Toolchain::default())
 }

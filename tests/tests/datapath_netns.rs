@@ -22,6 +22,9 @@ use vrrp_user::datapath::{
     Counters, Datapath, DatapathConfig, Mode, PeerEntry, VridEntry, monotonic_ns, xdp::AttachMode,
 };
 
+// The loader child (the XDP datapath re-runs this binary to load the object).
+vrrp_user::xdp_loader_test!();
+
 const A: [u8; 4] = [10, 1, 1, 10];
 const B: [u8; 4] = [10, 1, 1, 20];
 const ADVERTS: usize = 200;

@@ -11,7 +11,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use aya::{TestRun, TestRunOptions};
 use vrrp_common::{
     AdvertRecord, Counter, PeerConfig, REC_F_SILENCE, VridConfig, VridKey,
     follow::{Follow, Seen},
@@ -24,6 +23,8 @@ use vrrp_user::datapath::{
     validate::{Verdict, validate_frame},
     xdp::{XdpDatapath, XdpFollow},
 };
+
+vrrp_user::xdp_loader_test!();
 
 const LO: u32 = 1;
 const XDP_DROP: u32 = 1;
@@ -57,7 +58,7 @@ fn config() -> DatapathConfig {
 
 struct Harness {
     dp: XdpDatapath,
-    kernel: XdpFollow,
+    kernel: Box<XdpFollow>,
     table: Table,
     user: SharedFollow,
 }
@@ -94,13 +95,11 @@ impl Harness {
     fn run(&mut self, spec: &FrameSpec) -> Seen2 {
         let frame = spec.frame();
         let accepted = self.dp.counters().get(Counter::Accepted);
-        let mut opts = TestRunOptions::new();
-        opts.data_in = Some(&frame);
         let action = self
             .dp
             .program()
-            .test_run(opts)
-            .expect("test run")
+            .test_run(&frame, 1)
+            .expect("BPF_PROG_TEST_RUN")
             .return_value;
         assert_eq!(action, XDP_DROP, "valid adverts are consumed");
         assert_eq!(

@@ -5,7 +5,6 @@
 //! `BPF_PROG_TEST_RUN` without a context runs the program as if the frame arrived on
 //! the namespace's loopback device, so the VRID table is keyed on ifindex 1.
 
-use aya::{TestRun, TestRunOptions};
 use vrrp_common::{
     AdvertRecord, Counter, MAX_ADDRS, PeerConfig, REC_F_MULTICAST, REC_F_V2_CSUM, RING_BYTES,
     VRID_F_ANY_SOURCE, VRID_F_MULTICAST, VRID_F_V2_CSUM_OK, VRRP_MCAST_V4, VridConfig,
@@ -17,6 +16,9 @@ use vrrp_user::datapath::{
     validate::{Verdict, validate_frame},
     xdp::XdpDatapath,
 };
+
+// The loader child (XdpDatapath::load re-runs this binary to load the object).
+vrrp_user::xdp_loader_test!();
 
 const LO: u32 = 1;
 /// Return codes of an XDP program (linux/bpf.h `enum xdp_action`).
@@ -99,12 +101,9 @@ impl Harness {
     }
 
     fn run_repeat(&mut self, frame: &[u8], repeat: u32) -> u32 {
-        let mut opts = TestRunOptions::new();
-        opts.data_in = Some(frame);
-        opts.repeat = repeat;
         self.dp
             .program()
-            .test_run(opts)
+            .test_run(frame, repeat)
             .expect("BPF_PROG_TEST_RUN")
             .return_value
     }

@@ -931,7 +931,7 @@ fn missing_required_key_is_an_error() {
 fn syntax_error_has_a_position() {
     one_error(
         "[[instance]]\nname = \"vi1\n",
-        "t.toml:2:12: invalid basic string",
+        "t.toml:2:12: invalid basic string, expected `\"`",
     );
 }
 

@@ -1,7 +1,7 @@
 //! One instance at run time: its resolved spec, its advert sink, what the controller
 //! remembers about its kernel state, and its counters.
 
-use std::{collections::BTreeMap, time::Duration};
+use std::time::Duration;
 
 use tracing::{info, warn};
 use vrrp_core::{
@@ -141,5 +141,18 @@ pub struct Stats {
     pub last: Option<LastTransition>,
     /// Detection time of the last Backup -> Master takeover.
     pub last_failover_detection: Option<Duration>,
-    pub transitions: BTreeMap<(State, Reason), u64>,
+    /// Transitions by (new state, reason), sorted. A Vec, not a BTreeMap: a map's
+    /// first node is 544 bytes for the two or three entries an instance gets.
+    pub transitions: Vec<((State, Reason), u64)>,
+}
+
+impl Stats {
+    /// Counts one transition to `to` for `reason`.
+    pub fn count_transition(&mut self, to: State, reason: &Reason) {
+        let key = (to, reason.clone());
+        match self.transitions.binary_search_by(|(k, _)| k.cmp(&key)) {
+            Ok(i) => self.transitions[i].1 += 1,
+            Err(i) => self.transitions.insert(i, (key, 1)),
+        }
+    }
 }

@@ -23,6 +23,12 @@ use crate::{
 /// about five; a full queue means netlink is stuck, and the controller resyncs.
 pub const QUEUE: usize = 64;
 
+/// One instance's kernel queue. The ops are boxed: tokio's channel allocates its first
+/// block of 32 slots with the channel, 32 x 56 bytes of `KernelOp` per instance (1.8 KiB,
+/// 465 KiB at 255 instances) for ops that come a few per state change; boxed, the
+/// block is 32 pointers.
+pub type KernelQueue = Sender<Box<KernelOp>>;
+
 /// Starts the worker for `instance`; it ends when the sender is dropped and the queue
 /// is drained. Its handle goes to `handles` so shutdown can wait for the last ops.
 pub fn spawn_worker(
@@ -30,11 +36,13 @@ pub fn spawn_worker(
     proto: u8,
     instance: String,
     handles: &Mutex<Vec<JoinHandle<()>>>,
-) -> Sender<KernelOp> {
-    let (tx, mut rx) = channel::<KernelOp>(QUEUE);
+) -> KernelQueue {
+    let (tx, mut rx) = channel::<Box<KernelOp>>(QUEUE);
     let task = tokio::spawn(async move {
         while let Some(op) = rx.recv().await {
-            apply(&nl, proto, &instance, op).await;
+            // Boxed: inline, the netlink futures would make every idle worker as big
+            // as its largest op (1.5 KiB a task, 255 times); boxed, only for the op.
+            Box::pin(apply(&nl, proto, &instance, *op)).await;
         }
     });
     let mut h = handles.lock().unwrap_or_else(|p| p.into_inner());
@@ -62,6 +70,9 @@ fn route_spec(r: &config::Route) -> RouteSpec {
     s
 }
 
+/// Applies one op. The `nft` runs are boxed: their futures (a child process) are
+/// 1 KiB, three times any netlink op's, and would size every op's future, of which
+/// 255 run at once when every instance takes over together.
 async fn apply(nl: &Netlink, proto: u8, instance: &str, op: KernelOp) {
     match op {
         KernelOp::AddVips {
@@ -72,7 +83,7 @@ async fn apply(nl: &Netlink, proto: u8, instance: &str, op: KernelOp) {
             if !accept {
                 // Block first: no packet to a VIP may be accepted, not even briefly.
                 let addrs: Vec<_> = vips.iter().map(|v| v.address.addr()).collect();
-                match super::noaccept::block(&addrs).await {
+                match Box::pin(super::noaccept::block(&addrs)).await {
                     Ok(()) => info!(instance, "accept_mode off: traffic to the VIPs is dropped"),
                     Err(e) => warn!(instance, error = %e, "accept_mode off not enforced"),
                 }
@@ -94,9 +105,9 @@ async fn apply(nl: &Netlink, proto: u8, instance: &str, op: KernelOp) {
         KernelOp::SetAccept { vips, accept } => {
             let addrs: Vec<_> = vips.iter().map(|v| v.address.addr()).collect();
             let done = if accept {
-                super::noaccept::unblock(&addrs).await
+                Box::pin(super::noaccept::unblock(&addrs)).await
             } else {
-                super::noaccept::block(&addrs).await
+                Box::pin(super::noaccept::block(&addrs)).await
             };
             match done {
                 Ok(()) => info!(instance, accept, "accept mode changed in place"),
@@ -113,7 +124,7 @@ async fn apply(nl: &Netlink, proto: u8, instance: &str, op: KernelOp) {
             }
             if blocked {
                 let addrs: Vec<_> = vips.iter().map(|v| v.address.addr()).collect();
-                if let Err(e) = super::noaccept::unblock(&addrs).await {
+                if let Err(e) = Box::pin(super::noaccept::unblock(&addrs)).await {
                     warn!(instance, error = %e, "VIP traffic not unblocked");
                 }
             }

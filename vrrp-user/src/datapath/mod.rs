@@ -5,6 +5,7 @@
 //! The controller does not know which one it talks to.
 
 pub mod follow;
+pub mod loader;
 pub mod socket;
 pub mod table;
 pub mod validate;
@@ -19,6 +20,11 @@ pub use table::{DatapathConfig, PeerEntry, VridEntry};
 
 /// The compiled XDP object, embedded at build time by vrrp-user/build.rs.
 pub static XDP_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/vrrp-xdp"));
+
+/// Most records one `recv` appends. The rest waits in the ring or the socket for the
+/// next call, so a backlog (a busy start-up at 255 instances x 10 ms queued 2048 to
+/// 4096 records, 230 to 450 KiB) never grows the caller's buffer beyond 28 KiB.
+pub(crate) const MAX_BATCH: usize = 256;
 
 /// Which receive path to run (`datapath = auto|xdp|socket` in the configuration).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Deserialize)]
@@ -70,8 +76,10 @@ impl Counters {
 /// Errors of setting up a datapath; the caller branches on them in `auto` mode.
 #[derive(Debug, thiserror::Error)]
 pub enum DatapathError {
+    /// The message is whole (the loader child sends it as text, sources and verifier
+    /// log included), so it is not also a `source`: `{:#}` would print it twice.
     #[error("loading the XDP object: {0}")]
-    Load(#[source] Box<dyn std::error::Error + Send + Sync>),
+    Load(Box<dyn std::error::Error + Send + Sync>),
     #[error("attaching XDP to {iface} (native and generic mode both failed): {source}")]
     Attach {
         iface: String,

@@ -1,16 +1,13 @@
-//! The XDP datapath: load the embedded object, fill its maps from the configuration,
-//! attach it to each interface, and read validated adverts from its ring buffer.
+//! The XDP datapath: load the embedded object (in a child process, see
+//! [`loader`](super::loader)), fill its maps from the configuration, attach it to each
+//! interface, and read validated adverts from its ring buffer.
 
-use std::{collections::HashSet, io};
+use std::{collections::HashSet, io, os::fd::OwnedFd};
 
-use aya::{
-    Ebpf, EbpfLoader,
-    maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf},
-    programs::{Xdp, XdpMode, xdp::XdpLinkId},
-};
+use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
 use bytemuck::pod_read_unaligned;
 use tokio::io::unix::AsyncFd;
-use tracing::{debug, info};
+use tracing::info;
 use vrrp_common::{
     AdvertRecord, Counter, PeerConfig, PeerKey, VridConfig, VridKey,
     follow::{Follow, Followed, FollowedSlot},
@@ -18,7 +15,10 @@ use vrrp_common::{
 };
 
 use super::{
-    Counters, DatapathConfig, DatapathError, XDP_OBJECT, follow::FollowTable, register_readable,
+    Counters, DatapathConfig, DatapathError, MAX_BATCH,
+    follow::FollowTable,
+    loader::{self, Object, XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE},
+    register_readable,
 };
 
 /// How the program ended up attached to one interface.
@@ -31,10 +31,12 @@ pub enum AttachMode {
 }
 
 pub struct XdpDatapath {
-    ebpf: Ebpf,
+    /// The program and the maps (by name) the loader child handed over.
+    ebpf: Object,
     /// Registered with tokio on first `recv`, so loading works without a runtime.
     ring: Ring,
-    attached: Vec<(u32, AttachMode, XdpLinkId)>,
+    /// Interface, mode, and the bpf_link whose closing detaches.
+    attached: Vec<(u32, AttachMode, OwnedFd)>,
     installed: DatapathConfig,
     /// The follow maps, until the controller takes them ([`Self::take_follow`]).
     follow: Option<Box<XdpFollow>>,
@@ -52,18 +54,11 @@ impl XdpDatapath {
     }
 
     /// Loads and verifies the program without attaching it anywhere. Used by `start`
-    /// and by the verdict tests (`BPF_PROG_TEST_RUN` needs no interface).
+    /// and by the verdict tests (`BPF_PROG_TEST_RUN` needs no interface). The loading
+    /// itself happens in a short-lived child process ([`loader::load`]), so this
+    /// process never parses kernel BTF.
     pub fn load() -> Result<Self, DatapathError> {
-        raise_memlock();
-        let mut ebpf = EbpfLoader::new()
-            .load(XDP_OBJECT)
-            .map_err(|e| DatapathError::Load(e.into()))?;
-        let prog: &mut Xdp = ebpf
-            .program_mut(names::PROGRAM)
-            .ok_or_else(|| DatapathError::Load(format!("no program {}", names::PROGRAM).into()))?
-            .try_into()
-            .map_err(|e: aya::programs::ProgramError| DatapathError::Load(e.into()))?;
-        prog.load().map_err(|e| DatapathError::Load(e.into()))?;
+        let mut ebpf = loader::load()?;
         let ring_map = ebpf
             .take_map(names::RECORDS)
             .ok_or_else(|| DatapathError::Load("no RECORDS map".into()))?;
@@ -88,24 +83,17 @@ impl XdpDatapath {
     }
 
     /// The loaded program, for `test_run`.
-    pub fn program(&self) -> &Xdp {
-        self.ebpf
-            .program(names::PROGRAM)
-            .and_then(|p| p.try_into().ok())
-            .expect("program loaded in load()")
+    pub fn program(&self) -> &loader::Program {
+        &self.ebpf.program
     }
 
     /// Attaches in driver mode, falling back to generic mode; says which.
     pub fn attach(&mut self, ifindex: u32) -> Result<AttachMode, DatapathError> {
         let name = ifname(ifindex).ok_or(DatapathError::NoSuchInterface(ifindex))?;
-        let prog: &mut Xdp = self
-            .ebpf
-            .program_mut(names::PROGRAM)
-            .and_then(|p| p.try_into().ok())
-            .expect("program loaded in load()");
-        let (mode, link) = match prog.attach_to_if_index(ifindex, XdpMode::Driver) {
+        let prog = &self.ebpf.program;
+        let (mode, link) = match prog.attach(ifindex, XDP_FLAGS_DRV_MODE) {
             Ok(link) => (AttachMode::Driver, link),
-            Err(native) => match prog.attach_to_if_index(ifindex, XdpMode::Skb) {
+            Err(native) => match prog.attach(ifindex, XDP_FLAGS_SKB_MODE) {
                 Ok(link) => {
                     info!(iface = %name, reason = %native, "native XDP unavailable, attached in generic (SKB) mode");
                     (AttachMode::Generic, link)
@@ -185,7 +173,10 @@ impl XdpDatapath {
         loop {
             let mut guard = fd.readable_mut().await?;
             let before = out.len();
-            drain_ring(guard.get_inner_mut(), out);
+            if drain_ring(guard.get_inner_mut(), out, MAX_BATCH) {
+                // Stopped at the limit: readiness kept, the next call reads on at once.
+                return Ok(());
+            }
             guard.clear_ready();
             if out.len() > before {
                 return Ok(());
@@ -196,8 +187,12 @@ impl XdpDatapath {
     /// Drains whatever is in the ring now, without waiting.
     pub fn drain(&mut self, out: &mut Vec<AdvertRecord>) {
         match &mut self.ring {
-            Ring::Plain(r) => drain_ring(r, out),
-            Ring::Async(fd) => drain_ring(fd.get_mut(), out),
+            Ring::Plain(r) => {
+                drain_ring(r, out, usize::MAX);
+            }
+            Ring::Async(fd) => {
+                drain_ring(fd.get_mut(), out, usize::MAX);
+            }
             Ring::Moving => {}
         }
     }
@@ -272,12 +267,19 @@ enum Ring {
     Moving,
 }
 
-fn drain_ring(ring: &mut RingBuf<MapData>, out: &mut Vec<AdvertRecord>) {
-    while let Some(item) = ring.next() {
+/// Moves up to `limit` records from the ring to `out`; true if it stopped at the limit.
+fn drain_ring(ring: &mut RingBuf<MapData>, out: &mut Vec<AdvertRecord>, limit: usize) -> bool {
+    let mut taken = 0;
+    while taken < limit {
+        let Some(item) = ring.next() else {
+            return false;
+        };
+        taken += 1;
         if item.len() >= size_of::<AdvertRecord>() {
             out.push(pod_read_unaligned(&item[..size_of::<AdvertRecord>()]));
         }
     }
+    true
 }
 
 fn map_err(map: &'static str, e: impl std::error::Error + Send + Sync + 'static) -> DatapathError {
@@ -285,30 +287,6 @@ fn map_err(map: &'static str, e: impl std::error::Error + Send + Sync + 'static)
         map,
         source: Box::new(e),
     }
-}
-
-/// Older kernels charge BPF memory to RLIMIT_MEMLOCK. Raising it needs
-/// CAP_SYS_RESOURCE, which newer kernels (memcg accounting) do not need: not fatal.
-fn raise_memlock() {
-    let rlim = libc::rlimit {
-        rlim_cur: libc::RLIM_INFINITY,
-        rlim_max: libc::RLIM_INFINITY,
-    };
-    // SAFETY: valid pointer to an rlimit.
-    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &rlim) } != 0 {
-        warn_once_memlock();
-    }
-}
-
-fn warn_once_memlock() {
-    use std::sync::Once;
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        debug!(
-            "could not raise RLIMIT_MEMLOCK ({}); fine on kernels with memcg BPF accounting",
-            io::Error::last_os_error()
-        )
-    });
 }
 
 /// Interface name for an index.
