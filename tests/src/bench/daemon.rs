@@ -429,10 +429,9 @@ impl Node {
         self.pids().into_iter().map(proc::cpu_seconds).sum()
     }
 
-    /// Context switches so far (wake-ups and preemptions), all the daemon's
-    /// processes.
-    pub fn context_switches(&self) -> Result<u64> {
-        self.pids().into_iter().map(proc::context_switches).sum()
+    /// Wake-ups so far (voluntary context switches), all the daemon's processes.
+    pub fn wakeups(&self) -> Result<u64> {
+        self.pids().into_iter().map(proc::wakeups).sum()
     }
 
     /// Run time of the BPF programs the daemon holds (vrrpd's XDP program), as the

@@ -15,7 +15,7 @@
 //! - the kernel's share: run time of the BPF programs the daemon holds (vrrpd's XDP
 //!   program) from the kernel's BPF statistics (on for the whole section, see
 //!   [`super::bpf`]), and machine-wide softirq time from /proc/stat;
-//! - context switches (how often the daemon was woken), state changes, and at the end
+//! - wake-ups (voluntary context switches), state changes, and at the end
 //!   the VIP placement and peak RSS (VmHWM).
 //!
 //! Then, for vrrpd (XDP) in the [`Case::profiled`] cases, a `perf` profile of both
@@ -136,7 +136,7 @@ pub struct Run {
     /// BPF program run time and runs in the window (vrrpd's XDP program; zero for
     /// systems without one).
     pub bpf: [ProgStats; 2],
-    /// Context switches in the window.
+    /// Wake-ups (voluntary context switches) in the window.
     pub switches: [u64; 2],
     /// Peak RSS at the end, KiB.
     pub peak_rss_kib: [u64; 2],
@@ -204,7 +204,7 @@ impl Run {
         self.total_s().map(|c| c / self.window_s * 100.0)
     }
 
-    /// Context switches per second.
+    /// Wake-ups per second.
     pub fn switches_per_s(&self) -> [f64; 2] {
         self.switches.map(|n| n as f64 / self.window_s)
     }
@@ -338,7 +338,7 @@ fn one(opts: &Opts, case: Case, system: System) -> Result<Run> {
         Ok((
             [a.cpu_seconds()?, b.cpu_seconds()?],
             [a.bpf_stats()?, b.bpf_stats()?],
-            [a.context_switches()?, b.context_switches()?],
+            [a.wakeups()?, b.wakeups()?],
         ))
     };
     let tr0 = pair.nodes[0].transitions()? + pair.nodes[1].transitions()?;
