@@ -1,5 +1,8 @@
 //! Failure scenarios on the lab, with real `vrrpd` processes on A (priority 200) and
 //! B (priority 100), a routing daemon carrying the VIP's /32, and the client probe.
+//! The same rig runs keepalived instead ([`Daemon::Keepalived`], for the benchmark's
+//! side-by-side outage): an equivalent keepalived.conf (VRRPv3, unicast peer across
+//! the router, the VIP on `lo`, no hooks), its VRRP child killed for kill -9.
 //!
 //! Each scenario injects one fault at t0 (CLOCK_MONOTONIC) and measures, from t0:
 //! VRRP detection (the new master's own figure: kernel receive time of the last advert
@@ -99,6 +102,25 @@ impl Scenario {
     }
 }
 
+/// The VRRP daemon the rig runs on A and B.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Daemon {
+    #[default]
+    Vrrpd,
+    /// keepalived 2.2.7 as a parent plus its VRRP child (`-P`), with `-R` so a killed
+    /// child is not respawned (the parent exits instead).
+    Keepalived,
+}
+
+impl Daemon {
+    pub fn name(self) -> &'static str {
+        match self {
+            Daemon::Vrrpd => "vrrpd",
+            Daemon::Keepalived => "keepalived",
+        }
+    }
+}
+
 /// How the lab runs.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -114,6 +136,7 @@ pub struct Settings {
 pub struct Outcome {
     pub scenario: Scenario,
     pub recipe: Recipe,
+    pub daemon: Daemon,
     /// The RFC's floor for the detection: B's Skew_Time after a priority-0 advert,
     /// else its Master_Down_Interval (both from vrrp-core).
     pub floor: Option<Duration>,
@@ -140,6 +163,10 @@ impl Outcome {
 
     pub fn table_row(&self) -> String {
         let detection = match (self.detection, self.floor) {
+            // keepalived has no figure of its own.
+            (None, Some(f)) if self.daemon == Daemon::Keepalived => {
+                format!("n/a ({})", ms(Some(f)))
+            }
             (d, Some(f)) => format!("{} ({})", ms(d), ms(Some(f))),
             (d, None) => ms(d),
         };
@@ -177,22 +204,33 @@ impl fmt::Display for Outcome {
 pub struct Rig {
     pub lab: Lab,
     settings: Settings,
+    daemon: Daemon,
+    /// The processes started (vrrpd, or keepalived's parent).
     pids: [Option<u32>; 2],
+    /// keepalived's VRRP children, once their pid files name them.
+    children: [Option<u32>; 2],
     responders: [Option<Responder>; 2],
     t0: Option<u64>,
 }
 
 impl Rig {
-    /// Builds the lab, starts routing, responders and both daemons; returns once A
-    /// holds the VIP and the router routes it to A.
+    /// Builds the lab, starts routing, responders and both vrrpd daemons; returns
+    /// once A holds the VIP and the router routes it to A.
     pub fn up(settings: Settings, preempt: bool) -> Result<Rig> {
+        Rig::up_with(settings, preempt, Daemon::Vrrpd)
+    }
+
+    /// [`Rig::up`] with `daemon` on A and B.
+    pub fn up_with(settings: Settings, preempt: bool, daemon: Daemon) -> Result<Rig> {
         let lab = Lab::builder().routing(settings.recipe).build()?;
         let responders = crate::lab::probe::responders(&lab)?;
         let [ra, rb] = responders;
         let mut rig = Rig {
             lab,
             settings,
+            daemon,
             pids: [None, None],
+            children: [None, None],
             responders: [Some(ra), Some(rb)],
             t0: None,
         };
@@ -232,12 +270,28 @@ impl Rig {
         }
     }
 
+    pub fn daemon(&self) -> Daemon {
+        self.daemon
+    }
+
     pub fn config_path(&self, node: Node) -> PathBuf {
-        self.lab.dir().join(format!("vrrpd-{node:?}.toml"))
+        match self.daemon {
+            Daemon::Vrrpd => self.lab.dir().join(format!("vrrpd-{node:?}.toml")),
+            Daemon::Keepalived => self.lab.dir().join(format!("keepalived-{node:?}.conf")),
+        }
     }
 
     pub fn log_path(&self, node: Node) -> PathBuf {
-        self.lab.dir().join(format!("vrrpd-{node:?}.log"))
+        self.lab
+            .dir()
+            .join(format!("{}-{node:?}.log", self.daemon.name()))
+    }
+
+    /// keepalived's pid file `what` (`main`, `vrrp`, `checkers`, `bfd`) for a node.
+    fn keepalived_pidfile(&self, node: Node, what: &str) -> PathBuf {
+        self.lab
+            .dir()
+            .join(format!("keepalived-{node:?}-{what}.pid"))
     }
 
     pub fn socket(&self, node: Node) -> PathBuf {
@@ -245,6 +299,9 @@ impl Rig {
     }
 
     fn config(&self, node: Node, prio: u8, preempt: bool) -> String {
+        if self.daemon == Daemon::Keepalived {
+            return self.keepalived_config(node, prio, preempt);
+        }
         let interval_ms = self.settings.interval.as_millis();
         // The lease must cover 3 intervals and 3 s at least (validation rule).
         format!(
@@ -281,17 +338,113 @@ dev = "lo"
         )
     }
 
+    /// keepalived's equivalent of [`Rig::config`]: VRRPv3, the same VRID, priority
+    /// and interval, unicast to the other node across the router (no TTL bounds, as
+    /// vrrpd's config sets none), the VIP on `lo`, no hooks, no `vrrp_strict`; every
+    /// instance starts as BACKUP so the election decides, as with vrrpd. No lease:
+    /// keepalived has none.
+    fn keepalived_config(&self, node: Node, prio: u8, preempt: bool) -> String {
+        let int = self.settings.interval.as_secs_f64();
+        format!(
+            r#"global_defs {{
+  vrrp_version 3
+  router_id lab_{node:?}
+}}
+
+vrrp_instance vip {{
+  state BACKUP
+  interface {UPLINK}
+  virtual_router_id 51
+  priority {prio}
+  advert_int {int}
+  {preempt}
+  unicast_src_ip {addr}
+  unicast_peer {{
+    {peer}
+  }}
+  virtual_ipaddress {{
+    {VIP}/32 dev lo
+  }}
+}}
+"#,
+            // As vrrpd's: a returning master waits 2 s before taking over.
+            preempt = if preempt {
+                "preempt_delay 2"
+            } else {
+                "nopreempt"
+            },
+            addr = node.addr(),
+            peer = node.other().addr(),
+        )
+    }
+
     /// Starts (or restarts) a node's daemon.
     pub fn start(&mut self, node: Node) -> Result<()> {
         let cfg = self.config_path(node);
         let log = self.log_path(node);
-        let vrrpd = self.settings.vrrpd.clone();
-        let pid = self.lab.node_mut(node).spawn_logged(
-            &[vrrpd.to_str().unwrap(), "run", "-c", cfg.to_str().unwrap()],
-            &log,
-        )?;
+        let pid = match self.daemon {
+            Daemon::Vrrpd => {
+                let vrrpd = self.settings.vrrpd.clone();
+                self.lab.node_mut(node).spawn_logged(
+                    &[vrrpd.to_str().unwrap(), "run", "-c", cfg.to_str().unwrap()],
+                    &log,
+                )?
+            }
+            Daemon::Keepalived => {
+                let f = |what: &str| {
+                    let p = self.keepalived_pidfile(node, what);
+                    let _ = std::fs::remove_file(&p);
+                    p.to_string_lossy().into_owned()
+                };
+                let (main, vrrp, chk, bfd) = (f("main"), f("vrrp"), f("checkers"), f("bfd"));
+                let conf = cfg.to_string_lossy().into_owned();
+                #[rustfmt::skip]
+                let argv = [
+                    "keepalived", "-n", "-l", "-G", "-R", "-P",
+                    "-f", &conf, "-p", &main, "-r", &vrrp, "-c", &chk, "-b", &bfd,
+                ];
+                self.lab.node_mut(node).spawn_logged(&argv, &log)?
+            }
+        };
         self.pids[Self::idx(node)] = Some(pid);
+        self.children[Self::idx(node)] = None;
         Ok(())
+    }
+
+    /// keepalived's VRRP child of `node` if its pid file names a child of the parent
+    /// we started (our own process tree only).
+    fn keepalived_child_now(&self, node: Node) -> Option<u32> {
+        let i = Self::idx(node);
+        let parent = self.pids[i]?;
+        if let Some(c) = self.children[i] {
+            return Some(c);
+        }
+        std::fs::read_to_string(self.keepalived_pidfile(node, "vrrp"))
+            .ok()
+            .and_then(|t| t.trim().parse::<u32>().ok())
+            .filter(|c| crate::bench::proc::ppid(*c).ok() == Some(parent))
+    }
+
+    /// keepalived's VRRP child of `node`, waiting up to 5 s for it.
+    fn keepalived_child(&mut self, node: Node) -> Result<u32> {
+        let i = Self::idx(node);
+        if self.pids[i].is_none() {
+            bail!("{node:?}'s daemon is not running");
+        }
+        let start = Instant::now();
+        loop {
+            if let Some(c) = self.keepalived_child_now(node) {
+                self.children[i] = Some(c);
+                return Ok(c);
+            }
+            if start.elapsed() > Duration::from_secs(5) {
+                bail!(
+                    "keepalived on {node:?} has no VRRP child after 5 s\n{}",
+                    self.log(node)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
     }
 
     /// Sends `signal` to a node's daemon and waits for it to exit.
@@ -301,10 +454,29 @@ dev = "lo"
     }
 
     /// Sends `signal` to a node's daemon without waiting; its PID, for `reap`.
+    /// keepalived's kill -9 is its VRRP child's (the parent, run with `-R`, then
+    /// exits without respawning it); other signals go to the parent.
     pub fn kill(&mut self, node: Node, signal: i32) -> Result<u32> {
+        if self.daemon == Daemon::Keepalived && signal == libc::SIGKILL {
+            let child = self.keepalived_child(node)?;
+            let parent = self.pids[Self::idx(node)]
+                .take()
+                .with_context(|| format!("{node:?}'s daemon is not running"))?;
+            self.children[Self::idx(node)] = None;
+            if crate::bench::proc::ppid(child)? != parent {
+                bail!("pid {child} is not keepalived's child any more");
+            }
+            // SAFETY: kill(2) on keepalived's VRRP child, a child of our own
+            // process checked just above.
+            if unsafe { libc::kill(child as i32, libc::SIGKILL) } != 0 {
+                bail!("kill({child}): {}", std::io::Error::last_os_error());
+            }
+            return Ok(parent);
+        }
         let pid = self.pids[Self::idx(node)]
             .take()
             .with_context(|| format!("{node:?}'s daemon is not running"))?;
+        self.children[Self::idx(node)] = None;
         self.lab.node_mut(node).signal(pid, signal)?;
         Ok(pid)
     }
@@ -323,10 +495,28 @@ dev = "lo"
     }
 
     /// Polls `node`'s status until it is backup with the other node as master (its
-    /// daemon is up and hears the master's adverts).
+    /// daemon is up and hears the master's adverts). keepalived names no master: its
+    /// latest state line must be BACKUP while the other node holds the VIP (the hold
+    /// that follows in [`Rig::up`] then shows it hears the master).
     pub fn wait_backup_of(&self, node: Node, limit: Duration) -> Result<Duration> {
         let start = Instant::now();
         let master = node.other().addr().to_string();
+        if self.daemon == Daemon::Keepalived {
+            loop {
+                let state = self.keepalived_state(node);
+                if state.as_deref() == Some("BACKUP") && self.holds_vip(node.other()) {
+                    return Ok(start.elapsed());
+                }
+                if start.elapsed() > limit {
+                    bail!(
+                        "{node:?} is not backup of {:?} after {limit:?} (state {state:?})\n--- {node:?} log ---\n{}",
+                        node.other(),
+                        self.log(node)
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
         loop {
             let last = self.status(node);
             if let Ok(s) = &last {
@@ -371,8 +561,42 @@ dev = "lo"
         std::fs::read_to_string(self.log_path(node)).unwrap_or_default()
     }
 
-    /// The daemon's status JSON.
+    /// keepalived's state lines ("(vip) Entering MASTER STATE").
+    fn keepalived_state_lines(&self, node: Node) -> Vec<String> {
+        self.log(node)
+            .lines()
+            .filter(|l| l.contains("Entering ") && l.contains(" STATE"))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// keepalived's latest state (`MASTER`, `BACKUP`, `FAULT`), from its log.
+    fn keepalived_state(&self, node: Node) -> Option<String> {
+        let line = self.keepalived_state_lines(node).pop()?;
+        let after = line.split("Entering ").nth(1)?;
+        Some(after.split_whitespace().next()?.to_string())
+    }
+
+    /// State changes of a node's daemon since it started (vrrpd: its status
+    /// counters; keepalived: its "Entering ... STATE" lines after the first).
+    pub fn transitions(&self, node: Node) -> Result<u64> {
+        if self.daemon == Daemon::Keepalived {
+            return Ok(self.keepalived_state_lines(node).len().saturating_sub(1) as u64);
+        }
+        Ok(self.status(node)?["instances"][0]["transitions"]
+            .as_array()
+            .map_or(0, |t| {
+                t.iter()
+                    .map(|c| c["count"].as_u64().unwrap_or(0))
+                    .sum::<u64>()
+            }))
+    }
+
+    /// The daemon's status JSON (vrrpd only).
     pub fn status(&self, node: Node) -> Result<serde_json::Value> {
+        if self.daemon == Daemon::Keepalived {
+            bail!("keepalived has no status socket");
+        }
         let out = std::process::Command::new(&self.settings.vrrpd)
             .args(["status", "--json", "-s"])
             .arg(self.socket(node))
@@ -425,6 +649,7 @@ dev = "lo"
             unsafe { libc::kill(pid as i32, libc::SIGKILL) };
         }
         self.pids[Self::idx(node)] = None;
+        self.children[Self::idx(node)] = None;
         if let Some(r) = self.responders[Self::idx(node)].take() {
             let _ = r.stop();
         }
@@ -432,14 +657,39 @@ dev = "lo"
     }
 }
 
-/// Runs one scenario on a fresh lab.
+impl Drop for Rig {
+    fn drop(&mut self) {
+        // keepalived's VRRP children first: the lab's namespace guards kill only the
+        // parents they started (by PID).
+        if self.daemon != Daemon::Keepalived {
+            return;
+        }
+        for node in Node::ALL {
+            let parent = self.pids[Self::idx(node)];
+            if let (Some(c), Some(p)) = (self.keepalived_child_now(node), parent)
+                && crate::bench::proc::ppid(c).ok() == Some(p)
+            {
+                // SAFETY: kill(2) on a child of a process we started, checked above.
+                unsafe { libc::kill(c as i32, libc::SIGKILL) };
+            }
+        }
+    }
+}
+
+/// Runs one scenario on a fresh lab, with vrrpd.
 pub fn run(settings: &Settings, scenario: Scenario) -> Result<Outcome> {
+    run_with(settings, scenario, Daemon::Vrrpd)
+}
+
+/// Runs one scenario on a fresh lab with `daemon` on A and B.
+pub fn run_with(settings: &Settings, scenario: Scenario, daemon: Daemon) -> Result<Outcome> {
     let preempt = scenario != Scenario::ReturnNoPreempt;
-    let mut rig = Rig::up(settings.clone(), preempt)?;
+    let mut rig = Rig::up_with(settings.clone(), preempt, daemon)?;
     let interval = settings.interval;
     let mut out = Outcome {
         scenario,
         recipe: settings.recipe,
+        daemon,
         floor: None,
         detection: None,
         vip_moved: None,
@@ -489,12 +739,12 @@ pub fn run(settings: &Settings, scenario: Scenario) -> Result<Outcome> {
     let mut reap = None;
     match scenario {
         Scenario::GracefulStop => {
-            rig.say("SIGTERM to A's vrrpd");
+            rig.say(&format!("SIGTERM to A's {}", daemon.name()));
             out.floor = Some(skew_b);
             reap = Some(rig.kill(Node::A, libc::SIGTERM)?);
         }
         Scenario::Kill9 => {
-            rig.say("kill -9 of A's vrrpd");
+            rig.say(&format!("kill -9 of A's {}", daemon.name()));
             out.floor = Some(down_b);
             reap = Some(rig.kill(Node::A, libc::SIGKILL)?);
         }
@@ -514,7 +764,7 @@ pub fn run(settings: &Settings, scenario: Scenario) -> Result<Outcome> {
             rig.lab.partition(Scope::Vrrp)?;
         }
         Scenario::ReturnPreempt | Scenario::ReturnNoPreempt => {
-            rig.say("A's vrrpd starts again");
+            rig.say(&format!("A's {} starts again", daemon.name()));
             rig.start(Node::A)?;
         }
         Scenario::FlappingLink => {
@@ -529,18 +779,28 @@ pub fn run(settings: &Settings, scenario: Scenario) -> Result<Outcome> {
         }
     }
 
-    if let Some((_, to)) = scenario.switch() {
+    if let Some((from, to)) = scenario.switch() {
         rig.wait_vip(to, true, limit)?;
         out.vip_moved = Some(rig.since_t0());
         rig.say(&format!("VIP on {to:?}"));
-        let at = watch.wait_for(Some(to), t0, Duration::from_secs(15))?;
+        let at = watch
+            .wait_for(Some(to), t0, Duration::from_secs(15))
+            .with_context(|| {
+                if rig.holds_vip(from) {
+                    format!(
+                        "{from:?} still holds the VIP after the fault, so its routing daemon still announces it"
+                    )
+                } else {
+                    format!("{from:?} no longer holds the VIP")
+                }
+            })?;
         out.route_moved = Some(Duration::from_nanos(at.saturating_sub(t0)));
         rig.say(&format!("router routes the VIP to {to:?}"));
         out.detection = rig.detection(to);
     }
     if let Some(pid) = reap {
         rig.reap(Node::A, pid)?;
-        rig.say("A's vrrpd exited");
+        rig.say(&format!("A's {} exited", daemon.name()));
     }
     match scenario {
         Scenario::PartitionHeal => {
@@ -583,14 +843,24 @@ pub fn run(settings: &Settings, scenario: Scenario) -> Result<Outcome> {
         Scenario::FlappingLink => {
             rig.wait_vip(Node::A, true, limit)?;
             rig.say("A master again");
-            let transitions = rig.status(Node::B)?["instances"][0]["transitions"]
-                .as_array()
-                .map_or(0, |t| {
-                    t.iter()
-                        .map(|c| c["count"].as_u64().unwrap_or(0))
-                        .sum::<u64>()
-                });
+            let transitions = rig.transitions(Node::B)?;
             out.note = format!("B made {transitions} transitions");
+        }
+        Scenario::Kill9 if daemon == Daemon::Keepalived => {
+            // keepalived has no lease: nothing removes a killed child's VIP.
+            let gone = rig.wait_vip(Node::A, false, Duration::from_secs(6)).is_ok();
+            out.note = if gone {
+                format!(
+                    "A's VIP gone {:.1} s after the kill",
+                    rig.since_t0().as_secs_f64()
+                )
+            } else {
+                format!(
+                    "A's VIP still on A {:.1} s after the kill (keepalived has no lease)",
+                    rig.since_t0().as_secs_f64()
+                )
+            };
+            rig.say(&out.note);
         }
         Scenario::Kill9 => {
             let gone = rig.wait_vip(Node::A, false, Duration::from_secs(6))?;
@@ -626,7 +896,12 @@ pub fn run(settings: &Settings, scenario: Scenario) -> Result<Outcome> {
             );
         }
         for node in Node::ALL {
-            for line in rig.log(node).lines().filter(|l| l.contains("state change")) {
+            // keepalived logs little: show all of it.
+            for line in rig
+                .log(node)
+                .lines()
+                .filter(|l| daemon == Daemon::Keepalived || l.contains("state change"))
+            {
                 println!("    {node:?}: {}", compact_log_line(line));
             }
         }
@@ -648,6 +923,10 @@ fn compact_log_line(line: &str) -> String {
         .filter(|w| w.contains('='))
         .filter(|w| !w.starts_with("instance=") && !w.starts_with("vrid="))
         .collect();
+    if fields.is_empty() {
+        // keepalived's lines have no key=value fields: keep them whole.
+        return line.trim().to_string();
+    }
     let time = line.split_whitespace().next().unwrap_or("");
     format!("{time} {}", fields.join(" "))
 }

@@ -3,8 +3,9 @@
 //!
 //! Builds vrrpd and the harness (release), runs the criterion micro-benchmarks, then
 //! `vrrp-bench`, which runs the namespace benchmarks against vrrpd and keepalived and
-//! writes BENCHMARKS.md and docs/bench/. The full run fits in 20 minutes on the 2-core
-//! VM, builds excluded; `--quick` takes about 5.
+//! writes BENCHMARKS.md and docs/bench/. The full run takes about 25 minutes on the
+//! 2-core VM, builds excluded (detection 6, lab 2.5, scale 16, flood 1.5); `--quick`
+//! about 10.
 
 use std::{path::PathBuf, process::Command, time::Instant};
 
@@ -21,6 +22,10 @@ pub struct BenchArgs {
     /// Comma-separated sections: detection, lab, scale, flood, micro (default: all).
     #[arg(long)]
     only: Option<String>,
+    /// Comma-separated scale cases, INSTANCESxINTERVAL_MS (e.g. `1020x10,1x1000`;
+    /// default: all). For development: the report is then partial.
+    #[arg(long)]
+    cases: Option<String>,
 }
 
 fn target_dir() -> PathBuf {
@@ -77,6 +82,9 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
     if let Some(o) = &args.only {
         command.push_str(&format!(" --only {o}"));
     }
+    if let Some(c) = &args.cases {
+        command.push_str(&format!(" --cases {c}"));
+    }
     step(&format!("vrrp-bench ({command})"));
     let mut cmd = Command::new(target.join("release/vrrp-bench"));
     cmd.arg("--vrrpd")
@@ -93,6 +101,9 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
     }
     if let Some(o) = &args.only {
         cmd.arg("--only").arg(o);
+    }
+    if let Some(c) = &args.cases {
+        cmd.arg("--cases").arg(c);
     }
     run(&mut cmd)?;
     println!(

@@ -16,7 +16,10 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 
-use super::proc;
+use super::{
+    bpf, proc,
+    topo::{link_addr, link_dev},
+};
 use crate::netns::Netns;
 
 /// A daemon configuration to compare.
@@ -72,19 +75,45 @@ pub struct Inst {
     pub interval_ms: u32,
     /// Routed VIP, a /32 on `lo`.
     pub vip: Ipv4Addr,
+    /// The link it runs on: interface `eth{link}`, node addresses
+    /// [`topo::link_addr`] of the link-0 ones.
+    pub link: u8,
 }
 
+/// VRIDs per interface in [`Inst::many`].
+pub const VRIDS_PER_LINK: u16 = 255;
+
 impl Inst {
-    /// `n` instances, VRIDs 1..=n, VIPs 10.2.0.VRID.
-    pub fn many(n: u8, priority: u8, interval_ms: u32) -> Vec<Inst> {
-        (1..=n)
-            .map(|vrid| Inst {
-                vrid,
-                priority,
-                interval_ms,
-                vip: Ipv4Addr::new(10, 2, 0, vrid),
+    /// `n` instances, 255 per link: instance i runs on link i / 255 with VRID
+    /// i % 255 + 1 and VIP 10.2.LINK.VRID (distinct across links).
+    pub fn many(n: u16, priority: u8, interval_ms: u32) -> Vec<Inst> {
+        (0..n)
+            .map(|i| {
+                let link = (i / VRIDS_PER_LINK) as u8;
+                let vrid = (i % VRIDS_PER_LINK + 1) as u8;
+                Inst {
+                    vrid,
+                    priority,
+                    interval_ms,
+                    vip: Ipv4Addr::new(10, 2, link, vrid),
+                    link,
+                }
             })
             .collect()
+    }
+
+    /// Links `n` instances of [`Inst::many`] need.
+    pub fn links_for(n: u16) -> u8 {
+        n.div_ceil(VRIDS_PER_LINK).max(1) as u8
+    }
+
+    /// Instance name, unique over links.
+    pub fn name(&self) -> String {
+        if self.link == 0 {
+            format!("vi{}", self.vrid)
+        } else {
+            format!("vi{}l{}", self.vrid, self.link)
+        }
     }
 }
 
@@ -125,7 +154,8 @@ pub fn require_keepalived() -> Result<()> {
     Ok(())
 }
 
-/// vrrpd's TOML for a node at `me` with one peer.
+/// vrrpd's TOML for a node at `me` with one peer (both link-0 addresses; each
+/// instance uses its own link's).
 pub fn vrrpd_config(
     system: System,
     me: Ipv4Addr,
@@ -145,8 +175,8 @@ pub fn vrrpd_config(
         s.push_str(&format!(
             r#"
 [[instance]]
-name = "vi{vrid}"
-interface = "eth0"
+name = "{name}"
+interface = "{dev}"
 vrid = {vrid}
 priority = {prio}
 advert_interval_ms = {ms}
@@ -160,9 +190,13 @@ address = "{peer}"
 address = "{vip}/32"
 dev = "lo"
 "#,
+            name = i.name(),
+            dev = link_dev(i.link),
             vrid = i.vrid,
             prio = i.priority,
             ms = i.interval_ms,
+            me = link_addr(me, i.link),
+            peer = link_addr(peer, i.link),
             vip = i.vip,
         ));
     }
@@ -176,9 +210,9 @@ pub fn keepalived_config(me: Ipv4Addr, peer: Ipv4Addr, insts: &[Inst]) -> String
     for i in insts {
         s.push_str(&format!(
             r#"
-vrrp_instance vi{vrid} {{
+vrrp_instance {name} {{
   state BACKUP
-  interface eth0
+  interface {dev}
   virtual_router_id {vrid}
   priority {prio}
   advert_int {int}
@@ -191,6 +225,10 @@ vrrp_instance vi{vrid} {{
   }}
 }}
 "#,
+            name = i.name(),
+            dev = link_dev(i.link),
+            me = link_addr(me, i.link),
+            peer = link_addr(peer, i.link),
             vrid = i.vrid,
             prio = i.priority,
             int = f64::from(i.interval_ms) / 1000.0,
@@ -391,6 +429,21 @@ impl Node {
         self.pids().into_iter().map(proc::cpu_seconds).sum()
     }
 
+    /// Wake-ups so far (voluntary context switches), all the daemon's processes.
+    pub fn wakeups(&self) -> Result<u64> {
+        self.pids().into_iter().map(proc::wakeups).sum()
+    }
+
+    /// Run time of the BPF programs the daemon holds (vrrpd's XDP program), as the
+    /// kernel counts it while BPF statistics are on ([`bpf::StatsOn`]).
+    pub fn bpf_stats(&self) -> Result<bpf::ProgStats> {
+        let mut total = bpf::ProgStats::default();
+        for pid in self.pids() {
+            total += bpf::prog_stats(pid)?;
+        }
+        Ok(total)
+    }
+
     /// Peak RSS of the daemon, KiB (keepalived: parent plus child).
     pub fn peak_rss_kib(&self) -> Result<u64> {
         self.pids().into_iter().map(proc::peak_rss_kib).sum()
@@ -400,9 +453,17 @@ impl Node {
     pub fn status(&self) -> Result<serde_json::Value> {
         let mut s = std::os::unix::net::UnixStream::connect(self.socket())
             .with_context(|| format!("connecting to {}", self.socket().display()))?;
-        s.set_read_timeout(Some(Duration::from_secs(3)))?;
+        // A daemon busy with a thousand instances on a loaded machine may take a
+        // while to answer.
+        s.set_read_timeout(Some(Duration::from_secs(10)))?;
         let mut text = String::new();
-        s.read_to_string(&mut text)?;
+        s.read_to_string(&mut text).with_context(|| {
+            format!(
+                "reading the status of {} on {} (no answer within 10 s?)",
+                self.system().map_or("nothing", System::label),
+                self.addr
+            )
+        })?;
         Ok(serde_json::from_str(&text)?)
     }
 
@@ -420,27 +481,21 @@ impl Node {
         lines[lines.len().saturating_sub(15)..].join("\n")
     }
 
-    /// State changes since start, all instances. vrrpd: from the status counters;
-    /// keepalived: its "Entering ... STATE" log lines (the initial BACKUP included).
+    /// State changes since start, all instances, counted in the daemon's log (its
+    /// start-up state included): vrrpd's "state change" lines, keepalived's
+    /// "Entering ... STATE" lines. The log, not vrrpd's status socket: a daemon
+    /// swamped by a thousand flapping instances may not answer in time, and its
+    /// log is counted the same way as keepalived's.
     pub fn transitions(&self) -> Result<u64> {
-        match self.system() {
-            None => Ok(0),
-            Some(System::Keepalived) => Ok(self
-                .log()
+        let log = self.log();
+        Ok(match self.system() {
+            None => 0,
+            Some(System::Keepalived) => log
                 .lines()
                 .filter(|l| l.contains("Entering ") && l.contains(" STATE"))
-                .count() as u64),
-            Some(_) => {
-                let s = self.status()?;
-                let mut n = 0;
-                for i in s["instances"].as_array().context("instances")? {
-                    for t in i["transitions"].as_array().into_iter().flatten() {
-                        n += t["count"].as_u64().unwrap_or(0);
-                    }
-                }
-                Ok(n)
-            }
-        }
+                .count() as u64,
+            Some(_) => log.lines().filter(|l| l.contains("state change")).count() as u64,
+        })
     }
 
     /// Whether every instance is BACKUP (keepalived: its latest state line).
@@ -540,6 +595,35 @@ mod tests {
             &insts,
         );
         assert!(k.contains("advert_int 0.01") && k.contains("virtual_router_id 2"));
+        // 1,020 instances: four links of 255 VRIDs, distinct names and VIPs, each
+        // on its own link's interface and addresses.
+        let many = Inst::many(1020, 100, 10);
+        assert_eq!(Inst::links_for(1020), 4);
+        assert_eq!(Inst::links_for(255), 1);
+        assert_eq!(Inst::links_for(1), 1);
+        let names: std::collections::HashSet<String> = many.iter().map(Inst::name).collect();
+        let vips: std::collections::HashSet<Ipv4Addr> = many.iter().map(|i| i.vip).collect();
+        assert_eq!((names.len(), vips.len()), (1020, 1020));
+        assert_eq!((many[255].link, many[255].vrid), (1, 1));
+        assert_eq!((many[1019].link, many[1019].vrid), (3, 255));
+        let v = vrrpd_config(
+            System::VrrpdXdp,
+            Ipv4Addr::new(10, 1, 1, 10),
+            Ipv4Addr::new(10, 1, 1, 20),
+            Path::new("/tmp/x.sock"),
+            &many,
+        );
+        assert_eq!(v.matches("[[instance]]").count(), 1020);
+        assert!(v.contains("interface = \"eth3\"") && v.contains("unicast_src = \"10.1.4.10/24\""));
+        assert!(v.contains("address = \"10.1.4.20\"") && v.contains("10.2.3.255/32"));
+        let k = keepalived_config(
+            Ipv4Addr::new(10, 1, 1, 10),
+            Ipv4Addr::new(10, 1, 1, 20),
+            &many,
+        );
+        assert_eq!(k.matches("vrrp_instance ").count(), 1020);
+        assert!(k.contains("vrrp_instance vi255l3 {") && k.contains("interface eth3"));
+        assert!(k.contains("unicast_src_ip 10.1.4.10") && k.contains("10.2.3.255/32 dev lo"));
         assert_eq!(
             alternate(&[System::VrrpdXdp, System::Keepalived], 1),
             vec![System::Keepalived, System::VrrpdXdp]

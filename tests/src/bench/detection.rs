@@ -201,6 +201,7 @@ impl Setup {
             priority: PRIORITY,
             interval_ms: self.interval_ms,
             vip: std::net::Ipv4Addr::new(10, 1, 255, 1),
+            link: 0,
         }]
     }
 

@@ -76,7 +76,25 @@ pub struct Run {
     pub counters: BTreeMap<String, u64>,
 }
 
+/// The datapath counters the junk kinds of [`junk`] land in, one per kind.
+pub const JUNK_COUNTERS: [&str; 6] = [
+    "not_peer",
+    "bad_checksum",
+    "unknown_vrid",
+    "bad_ttl",
+    "bad_length",
+    "bad_version",
+];
+
 impl Run {
+    /// Junk packets vrrpd counted in the window: the sum of [`JUNK_COUNTERS`].
+    pub fn junk_counted(&self) -> u64 {
+        JUNK_COUNTERS
+            .iter()
+            .filter_map(|k| self.counters.get(*k))
+            .sum()
+    }
+
     pub fn sent_pps(&self) -> f64 {
         self.sent as f64 / self.window_s
     }

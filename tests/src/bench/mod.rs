@@ -5,8 +5,11 @@
 //!
 //! 1. [`detection`]: failover detection after kill -9 and graceful stop, measured from
 //!    outside on the wire (the same way for both systems) against the RFC floor.
-//! 2. [`lab_outage`]: client-visible outage in the failure lab (hook only for now).
-//! 3. [`scale`]: CPU seconds and peak RSS for 1, 16 and 255 instances at 10 ms.
+//! 2. [`lab_outage`]: client-visible outage in the failure lab, vrrpd and keepalived
+//!    on the same recipe.
+//! 3. [`scale`]: CPU (process, XDP program, softirq) and peak RSS for 1, 16, 255 and
+//!    1,020 instances at 10 ms and one instance at 100 ms and 1 s, with `perf`
+//!    profiles ([`profile`]) of vrrpd where the cost matters.
 //! 4. [`flood`]: junk VRRP at a backup while the real master advertises.
 //! 5. [`micro`]: criterion micro-benchmarks of the core, read from criterion's output.
 //!
@@ -14,6 +17,7 @@
 //! both. Everything runs inside namespaces this process creates; Drop guards (and the
 //! Ctrl-C handler, which turns the signal into an error) tear them down.
 
+pub mod bpf;
 pub mod capture;
 pub mod daemon;
 pub mod detection;
@@ -21,6 +25,7 @@ pub mod flood;
 pub mod lab_outage;
 pub mod micro;
 pub mod proc;
+pub mod profile;
 pub mod report;
 pub mod scale;
 pub mod stats;
@@ -50,6 +55,9 @@ pub struct Opts {
     pub only: Vec<Section>,
     /// The command line to print in BENCHMARKS.md.
     pub command: String,
+    /// Scale cases to run (`NxMS` keys, e.g. `1020x10`); all when empty. For
+    /// development: a report from a subset is partial.
+    pub cases: Vec<String>,
 }
 
 /// The sections of the report.
@@ -194,7 +202,7 @@ impl Rng {
 pub struct Results {
     pub detection: Option<Result<Vec<detection::Series>>>,
     pub lab: Option<Result<lab_outage::LabResults>>,
-    pub scale: Option<Result<Vec<scale::Outcome>>>,
+    pub scale: Option<Result<scale::ScaleResults>>,
     pub flood: Option<Result<Vec<flood::Run>>>,
     pub micro: Option<Result<Vec<micro::Bench>>>,
     /// Wall time of each section that ran.
@@ -210,7 +218,11 @@ pub fn run(opts: &Opts) -> Result<()> {
             opts.vrrpd.display()
         );
     }
-    if opts.wants(Section::Detection) || opts.wants(Section::Scale) || opts.wants(Section::Flood) {
+    if opts.wants(Section::Detection)
+        || opts.wants(Section::Lab)
+        || opts.wants(Section::Scale)
+        || opts.wants(Section::Flood)
+    {
         daemon::require_keepalived()?;
     }
     let started = Instant::now();

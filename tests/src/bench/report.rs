@@ -10,15 +10,22 @@ use super::{
     Opts, Results, Section,
     daemon::{Stop, System},
     detection::{self, Series},
-    flood, scale,
+    flood, lab_outage, profile,
+    scale::{self, Case},
     stats::{max, mean, median, p99},
     svg::{self, Bars, COLORS, Strip},
 };
+use crate::scenario::Daemon;
 
 /// Target: vrrpd's p99 detection within this much of the RFC floor at 10 ms.
-pub const TARGET_DETECTION_MS: f64 = 2.0;
-/// Target: keepalived uses at least this many times vrrpd's CPU at 255 instances.
-pub const TARGET_CPU_RATIO: f64 = 5.0;
+pub const TARGET_DETECTION_MS: f64 = 1.0;
+/// Target: at 255 x 10 ms keepalived's backup uses at least this many times the CPU
+/// of vrrpd's.
+pub const TARGET_BACKUP_RATIO: f64 = 20.0;
+/// Target: the same for the master.
+pub const TARGET_MASTER_RATIO: f64 = 8.0;
+/// Target: vrrpd's peak RSS, MiB.
+pub const TARGET_RSS_MIB: f64 = 8.0;
 
 fn sh(argv: &[&str]) -> String {
     Command::new(argv[0])
@@ -168,7 +175,7 @@ pub fn write(opts: &Opts, res: &Results, total: Duration) -> Result<()> {
     targets(&mut md, res);
     detection_section(&mut md, res, &bench_dir)?;
     lab_section(&mut md, res);
-    scale_section(&mut md, res, &bench_dir)?;
+    scale_section(&mut md, res, &bench_dir, opts.quick)?;
     flood_section(&mut md, res);
     micro_section(&mut md, res);
     notes(&mut md);
@@ -195,7 +202,7 @@ fn detection_excess(
 }
 
 fn targets(md: &mut String, res: &Results) {
-    md.push_str("## Targets\n\nReported, not asserted.\n\n| Target | Measured | Verdict |\n| --- | --- | --- |\n");
+    md.push_str("## Targets\n\nReported, not asserted. CPU is process CPU plus the run time of the daemon's BPF (XDP) program, so work moved into the kernel counts against vrrpd (section 3 shows softirq beside it).\n\n| Target | Measured | Verdict |\n| --- | --- | --- |\n");
     let mut why = Vec::new();
     // 1. Detection.
     match &res.detection {
@@ -230,21 +237,32 @@ fn targets(md: &mut String, res: &Results) {
                     if let Some(o) = own {
                         let _ = write!(
                             w,
-                            " vrrpd's own figure (kernel receive time of the last advert to its state change) is {o:+.3} ms over the floor at p99, so {:.3} ms lies between the state change and the new master's advert reaching the wire;",
+                            " vrrpd's own figure (kernel receive time of the last advert to its state change) is {o:+.3} ms over the floor at p99, so {:.3} ms lies between the state change and the new master's advert reaching the wire, and {o:.3} ms is the timer firing late.",
                             ex - o
                         );
+                    }
+                    if let Some(m) = median(&s.external_ms).map(|m| m - s.floor_ms()) {
                         let _ = write!(
                             w,
-                            " the rest is the timer firing late: vrrpd's timers are tokio deadlines, which tokio rounds up to whole milliseconds, plus scheduling latency on a busy 2-core VM."
+                            " The median is {m:+.3} ms over the floor (max {:+.3} ms): {}",
+                            max(&s.external_ms).unwrap_or(f64::NAN) - s.floor_ms(),
+                            if m <= TARGET_DETECTION_MS {
+                                "the tail misses, not the typical failover; on a shared 2-core VM a late wake-up of the backup is scheduling latency."
+                            } else {
+                                "the typical failover misses too."
+                            }
                         );
                     }
                     why.push(w);
                 }
             }
         }
-        _ => md.push_str(
-            "| Detection within 2 ms of the floor at p99, 10 ms | not measured | n/a |\n",
-        ),
+        _ => {
+            let _ = writeln!(
+                md,
+                "| Detection p99 within {TARGET_DETECTION_MS} ms of the RFC floor, 10 ms | not measured | n/a |"
+            );
+        }
     }
     // Whether met or not: how vrrpd compares with keepalived at 10 ms.
     if let Some(Ok(all)) = &res.detection {
@@ -261,69 +279,14 @@ fn targets(md: &mut String, res: &Results) {
             med(System::VrrpdXdp, Stop::Kill, true),
             med(System::Keepalived, Stop::Kill, false),
         ) {
-            let mut w = format!(
+            why.push(format!(
                 "Detection at 10 ms (kill -9), medians over the floor: vrrpd {ours:+.3} ms (its own figure {own:+.3} ms), keepalived {ka:+.3} ms."
-            );
-            if ours - ka > 0.5 {
-                let _ = write!(
-                    w,
-                    " vrrpd trails keepalived by {:.2} ms, almost all of it before its state change; a constant lag of about 1 ms at every interval (section 1) fits vrrpd's timers being tokio deadlines, which tokio rounds up to whole milliseconds.",
-                    ours - ka
-                );
-            }
-            why.push(w);
+            ));
         }
     }
-    // 2. CPU at 255 instances.
-    let cpu = res
-        .scale
-        .as_ref()
-        .and_then(|r| r.as_ref().ok())
-        .and_then(|runs| {
-            let get = |sys: System| {
-                runs.iter()
-                    .find(|o| o.instances == 255 && o.system == sys)
-                    .and_then(|o| o.run.as_ref().ok())
-            };
-            Some((
-                get(System::VrrpdXdp)?,
-                get(System::VrrpdSocket),
-                get(System::Keepalived)?,
-            ))
-        });
-    match cpu {
-        Some((ours, sock, ka)) => {
-            let ratio = ka.cpu_s[1] / ours.cpu_s[1].max(1e-9);
-            let verdict = if ratio >= TARGET_CPU_RATIO {
-                "met".to_string()
-            } else {
-                format!("missed: {ratio:.1}x instead of {TARGET_CPU_RATIO}x")
-            };
-            let _ = writeln!(
-                md,
-                "| At least {TARGET_CPU_RATIO}x less CPU than keepalived, 255 instances at 10 ms (backup) | vrrpd (XDP) {:.2} s, keepalived {:.2} s in {:.0} s: {ratio:.1}x{} | {verdict} |",
-                ours.cpu_s[1],
-                ka.cpu_s[1],
-                ours.window_s,
-                sock.map(|s| format!(" (socket path {:.1}x)", ka.cpu_s[1] / s.cpu_s[1].max(1e-9)))
-                    .unwrap_or_default()
-            );
-            if ratio < TARGET_CPU_RATIO {
-                why.push(format!(
-                    "CPU at 255 instances misses: vrrpd's backup used {:.1} % of a core against keepalived's {:.1} % ({:.1}x). \
-                     On the backup both do the same per-advert work (one receive, one timer reset per instance, 25,500 adverts/s); \
-                     vrrpd's XDP path saves the socket receive and validation, but each record still wakes the tokio runtime and \
-                     updates a state machine. Compare the master's column in section 3 for the sending side.",
-                    ours.cpu_pct()[1],
-                    ka.cpu_pct()[1],
-                    ratio
-                ));
-            }
-        }
-        None => {
-            md.push_str("| 5x less CPU than keepalived, 255 instances | not measured | n/a |\n")
-        }
-    }
+    // 2. CPU.
+    let scale = res.scale.as_ref().and_then(|r| r.as_ref().ok());
+    cpu_targets(md, &mut why, scale);
     // 3. Flood.
     match &res.flood {
         Some(Ok(runs)) => {
@@ -351,6 +314,41 @@ fn targets(md: &mut String, res: &Results) {
                     ));
                 }
             }
+            for sys in flood::SYSTEMS.into_iter().filter(|s| s.is_vrrpd()) {
+                let rs: Vec<&flood::Run> = runs.iter().filter(|r| r.system == sys).collect();
+                let sent: u64 = rs.iter().map(|r| r.sent).sum();
+                let counted: u64 = rs.iter().map(|r| r.junk_counted()).sum();
+                let rx_junk: u64 = rs.iter().map(|r| r.backup_rx.min(r.sent)).sum();
+                let verdict = if counted == sent {
+                    "met".to_string()
+                } else if counted < sent {
+                    format!(
+                        "missed: {} uncounted ({:.3} %)",
+                        sent - counted,
+                        (sent - counted) as f64 / sent.max(1) as f64 * 100.0
+                    )
+                } else {
+                    format!("missed: {} counted more than were sent", counted - sent)
+                };
+                let _ = writeln!(
+                    md,
+                    "| Every junk packet counted under flood, {} | {counted} of {sent} sent in {} floods | {verdict} |",
+                    sys.label(),
+                    rs.len()
+                );
+                if counted < sent {
+                    why.push(format!(
+                        "{}: {} junk packets were sent but not counted. The backup's eth0 received at least {rx_junk} of them; {}",
+                        sys.label(),
+                        sent - counted,
+                        if sys == System::VrrpdSocket {
+                            "the socket path counts only what reaches its raw socket, and a full socket receive buffer drops packets before userspace sees them (the kernel counts those as socket drops, not vrrpd)."
+                        } else {
+                            "XDP counts every frame it runs on, so the missing ones did not reach the program (dropped on the way, e.g. a full veth queue)."
+                        }
+                    ));
+                }
+            }
         }
         _ => md.push_str("| Zero false transitions under flood | not measured | n/a |\n"),
     }
@@ -359,6 +357,337 @@ fn targets(md: &mut String, res: &Results) {
         let _ = writeln!(md, "- {w}");
     }
     md.push('\n');
+}
+
+/// A ratio as "2.1x", with two decimals below 0.1 ("0.04x", not "0.0x").
+fn times(r: f64) -> String {
+    if r < 0.095 {
+        format!("{r:.2}x")
+    } else {
+        format!("{r:.1}x")
+    }
+}
+
+fn case(instances: u16, interval_ms: u32) -> Case {
+    Case {
+        instances,
+        interval_ms,
+    }
+}
+
+const END_NAMES: [&str; 2] = ["master", "backup"];
+
+/// "0.52 % (process 0.41 % + XDP 0.11 %)".
+fn cost_text(r: &scale::Run, end: usize) -> String {
+    let [t, p, b] = [r.total_pct()[end], r.cpu_pct()[end], r.bpf_pct()[end]];
+    if r.bpf[end].progs > 0 {
+        format!("{t:.2} % (process {p:.2} % + XDP {b:.2} %)")
+    } else {
+        format!("{t:.2} %")
+    }
+}
+
+/// Why vrrpd's `end` costs what it does in `c`: the figures that explain it, from the
+/// same runs, and the top of its profile.
+fn cpu_why(sc: &scale::ScaleResults, c: Case, end: usize, verdict: &str) -> String {
+    let (Some(ours), Some(ka)) = (sc.get(c, System::VrrpdXdp), sc.get(c, System::Keepalived))
+    else {
+        return String::new();
+    };
+    let adverts = f64::from(c.instances) * 1000.0 / f64::from(c.interval_ms);
+    let mut w = format!(
+        "{}, {} ({verdict}): vrrpd (XDP) used {} of a core against keepalived's {:.2} % (machine busy {:.2} and {:.2} cores). ",
+        c.label(),
+        END_NAMES[end],
+        cost_text(ours, end),
+        ka.total_pct()[end],
+        ours.machine.busy_s,
+        ka.machine.busy_s
+    );
+    let _ = write!(
+        w,
+        "It was woken {:.0} times a second (keepalived {:.0}) for {adverts:.0} advert{} a second {}, {:.1} us of CPU per advert (keepalived {:.1} us).",
+        ours.switches_per_s()[end],
+        ka.switches_per_s()[end],
+        if adverts == 1.0 { "" } else { "s" },
+        if end == 0 { "sent" } else { "received" },
+        ours.total_s()[end] / ours.window_s / adverts * 1e6,
+        ka.total_s()[end] / ka.window_s / adverts * 1e6,
+    );
+    if end == 1 && ours.bpf[1].runs > 0 {
+        let ns = ours.bpf[1].ns_per_run().unwrap_or(0.0);
+        let _ = write!(
+            w,
+            " Its XDP program made {:.0} runs a second at {ns:.0} ns a run",
+            ours.bpf[1].runs as f64 / ours.window_s,
+        );
+        w.push_str(if ns > 3000.0 {
+            " (a run that finds the reader asleep probably pays for waking it: the ring buffer's wake-up is an irq_work self-IPI, a VM exit here, taken inside the program)."
+        } else {
+            "."
+        });
+    }
+    let _ = write!(
+        w,
+        " Machine softirq: {:.2} cores (keepalived's run {:.2}).",
+        ours.machine.softirq_s, ka.machine.softirq_s
+    );
+    // The profile of this case, or of the nearest profiled one.
+    let prof = sc
+        .runs
+        .iter()
+        .filter(|o| o.system == System::VrrpdXdp && o.case.interval_ms == 10)
+        .filter_map(|o| {
+            let r = o.run.as_ref().ok()?;
+            Some((o.case, r.profile.as_ref()?.as_ref().ok()?))
+        })
+        .min_by_key(|(pc, _)| (i32::from(pc.instances) - i32::from(c.instances)).abs());
+    if let Some((pc, p)) = prof {
+        let top: Vec<String> = p[end]
+            .top
+            .iter()
+            .take(4)
+            .map(|e| {
+                format!(
+                    "{:.0} % `{}` ({})",
+                    e.pct,
+                    profile::short_symbol(&e.symbol),
+                    short_dso(&e.dso)
+                )
+            })
+            .collect();
+        if !top.is_empty() {
+            let _ = write!(
+                w,
+                " Where the time goes ({}{}, section 3's profiles): {}; {:.0} % of the samples in the kernel.",
+                pc.label(),
+                if pc == c {
+                    ""
+                } else {
+                    ", the nearest profiled case"
+                },
+                top.join(", "),
+                p[end].kernel_pct
+            );
+        }
+    }
+    w
+}
+
+fn short_dso(d: &str) -> &str {
+    if d.contains("kernel") {
+        "kernel"
+    } else if d.starts_with("libc") {
+        "libc"
+    } else {
+        d
+    }
+}
+
+fn cpu_targets(md: &mut String, why: &mut Vec<String>, sc: Option<&scale::ScaleResults>) {
+    let Some(sc) = sc else {
+        md.push_str("| CPU and memory targets (section 3) | not measured | n/a |\n");
+        return;
+    };
+    // 255 x 10 ms: ratios.
+    let c255 = case(255, 10);
+    for (end, target) in [(1usize, TARGET_BACKUP_RATIO), (0, TARGET_MASTER_RATIO)] {
+        let (Some(ours), Some(ka)) = (
+            sc.get(c255, System::VrrpdXdp),
+            sc.get(c255, System::Keepalived),
+        ) else {
+            let _ = writeln!(
+                md,
+                "| {}, 255 instances at 10 ms: at most 1/{target} of keepalived's CPU | not measured | n/a |",
+                END_NAMES[end]
+            );
+            continue;
+        };
+        let ratio = ka.total_s()[end] / ours.total_s()[end].max(1e-9);
+        let sock = sc
+            .get(c255, System::VrrpdSocket)
+            .map(|s| {
+                format!(
+                    "; socket path {:.1}x",
+                    ka.total_s()[end] / s.total_s()[end].max(1e-9)
+                )
+            })
+            .unwrap_or_default();
+        let allowed = ka.total_pct()[end] / target;
+        let verdict = if ratio >= target {
+            "met".to_string()
+        } else {
+            format!(
+                "missed: {ratio:.1}x, not {target:.0}x (vrrpd must come down from {:.2} % to {allowed:.2} %, {:.1}x less)",
+                ours.total_pct()[end],
+                ours.total_pct()[end] / allowed.max(1e-9)
+            )
+        };
+        let _ = writeln!(
+            md,
+            "| {}, 255 instances at 10 ms: at most 1/{target:.0} of keepalived's CPU | vrrpd (XDP) {}, keepalived {:.2} %: keepalived uses {} vrrpd's{sock} | {verdict} |",
+            END_NAMES[end],
+            cost_text(ours, end),
+            ka.total_pct()[end],
+            times(ratio),
+        );
+        if ratio < target {
+            why.push(cpu_why(
+                sc,
+                c255,
+                end,
+                &format!("{ratio:.1}x instead of {target:.0}x"),
+            ));
+        }
+    }
+    // One instance, every interval: less than keepalived on both ends.
+    for iv in scale::INTERVALS_MS {
+        let c = case(1, iv);
+        let (Some(ours), Some(ka)) = (sc.get(c, System::VrrpdXdp), sc.get(c, System::Keepalived))
+        else {
+            let _ = writeln!(
+                md,
+                "| 1 instance at {iv} ms: less CPU than keepalived, both ends | not measured | n/a |"
+            );
+            continue;
+        };
+        let mut missed = Vec::new();
+        for end in [1usize, 0] {
+            let (o, k) = (ours.total_pct()[end], ka.total_pct()[end]);
+            if o >= k {
+                missed.push(format!(
+                    "{} +{:.3} % of a core ({:.1}x keepalived's)",
+                    END_NAMES[end],
+                    o - k,
+                    o / k.max(1e-9)
+                ));
+                why.push(cpu_why(
+                    sc,
+                    c,
+                    end,
+                    &format!("{:.1}x keepalived's", o / k.max(1e-9)),
+                ));
+            }
+        }
+        let _ = writeln!(
+            md,
+            "| 1 instance at {iv} ms: less CPU than keepalived, both ends | backup {:.3} % vs {:.3} %, master {:.3} % vs {:.3} % (vrrpd (XDP) vs keepalived) | {} |",
+            ours.total_pct()[1],
+            ka.total_pct()[1],
+            ours.total_pct()[0],
+            ka.total_pct()[0],
+            if missed.is_empty() {
+                "met".to_string()
+            } else {
+                format!("missed: {}", missed.join("; "))
+            }
+        );
+    }
+    // 1,020 x 10 ms holds.
+    let c1020 = case(1020, 10);
+    let state = |sys: System| -> String {
+        match sc
+            .runs
+            .iter()
+            .find(|o| o.case == c1020 && o.system == sys)
+            .map(|o| &o.run)
+        {
+            Some(Ok(r)) => format!(
+                "{} transitions, VIPs {}/{}{}",
+                r.transitions,
+                r.vips_end[0],
+                r.vips_end[1],
+                if r.settle_s.is_none() {
+                    ", never settled"
+                } else {
+                    ""
+                }
+            ),
+            Some(Err(e)) => format!("failed: {}", e.lines().next().unwrap_or("")),
+            None => "not run".into(),
+        }
+    };
+    let verdict = match sc.get(c1020, System::VrrpdXdp) {
+        Some(r) if r.held() => "met".to_string(),
+        Some(r) => {
+            let missing = 1020usize.saturating_sub(r.vips_end[0]);
+            let v = format!(
+                "missed: {} transitions, {missing} VIPs missing on the master, {} on the backup",
+                r.transitions, r.vips_end[1]
+            );
+            why.push(cpu_why(sc, c1020, 1, "the election did not hold"));
+            v
+        }
+        None => "not measured".into(),
+    };
+    let _ = writeln!(
+        md,
+        "| 1,020 instances at 10 ms: zero transitions, every VIP on the master (4 interfaces x 255) | vrrpd (XDP): {}; vrrpd (socket): {}; keepalived: {} | {verdict} |",
+        state(System::VrrpdXdp),
+        state(System::VrrpdSocket),
+        state(System::Keepalived)
+    );
+    // Peak RSS.
+    for sys in [System::VrrpdXdp, System::VrrpdSocket] {
+        let peaks: Vec<(Case, usize, u64)> = sc
+            .runs
+            .iter()
+            .filter(|o| o.system == sys)
+            .filter_map(|o| o.run.as_ref().ok())
+            .flat_map(|r| {
+                [
+                    (r.case, 0usize, r.peak_rss_kib[0]),
+                    (r.case, 1, r.peak_rss_kib[1]),
+                ]
+            })
+            .collect();
+        let Some(&(pc, pend, peak)) = peaks.iter().max_by_key(|p| p.2) else {
+            continue;
+        };
+        let low = peaks.iter().map(|p| p.2).min().unwrap_or(peak);
+        let mib = peak as f64 / 1024.0;
+        let verdict = if mib <= TARGET_RSS_MIB {
+            "met".to_string()
+        } else {
+            format!("missed by {:.1} MiB", mib - TARGET_RSS_MIB)
+        };
+        let _ = writeln!(
+            md,
+            "| Peak RSS at most {TARGET_RSS_MIB:.0} MiB, {} | largest {mib:.1} MiB ({}, {}), smallest {:.1} MiB | {verdict} |",
+            sys.label(),
+            pc.label(),
+            END_NAMES[pend],
+            low as f64 / 1024.0
+        );
+        if mib > TARGET_RSS_MIB {
+            let mut w = format!(
+                "Peak RSS of {} misses by {:.1} MiB: {mib:.1} MiB at {}; its smallest, {:.1} MiB, is the base cost at any scale, and {:.1} MiB comes with the instances.",
+                sys.label(),
+                mib - TARGET_RSS_MIB,
+                pc.label(),
+                low as f64 / 1024.0,
+                (peak - low) as f64 / 1024.0
+            );
+            if sys == System::VrrpdXdp {
+                let sock_low = sc
+                    .runs
+                    .iter()
+                    .filter(|o| o.system == System::VrrpdSocket)
+                    .filter_map(|o| o.run.as_ref().ok())
+                    .flat_map(|r| r.peak_rss_kib)
+                    .min();
+                if let Some(s) = sock_low {
+                    let _ = write!(
+                        w,
+                        " The socket path's smallest is {:.1} MiB: {:.1} MiB comes with the XDP datapath, what loading the eBPF object and its maps costs the process.",
+                        s as f64 / 1024.0,
+                        (low as f64 - s as f64) / 1024.0
+                    );
+                }
+            }
+            why.push(w);
+        }
+    }
 }
 
 fn detection_section(md: &mut String, res: &Results, dir: &std::path::Path) -> Result<()> {
@@ -529,54 +858,133 @@ fn lab_section(md: &mut String, res: &Results) {
         md,
         "The failure lab's reference topology (node A 10.1.1.10 and node B 10.1.2.10 in two subnets, a \
          router namespace, a client in a third subnet), routing recipe `{}` (the router learns the VIP's /32 \
-         from the master), {} ms adverts, A priority 200, B 100. The lab's scenario runner \
-         (`tests/src/scenario.rs`) injects the fault and measures from it: vrrpd's detection, the router \
-         moving its route, and the client's outage (UDP probes to the VIP, answered by whichever node \
-         holds it). Each scenario runs on a fresh lab.\n",
+         from whichever node has it on `lo`), {} ms adverts, A priority 200, B 100, on the same recipe for \
+         both systems: vrrpd from the lab's config (VIP lease 3 s), keepalived from an equivalent \
+         keepalived.conf (VRRPv3, `unicast_src_ip`/`unicast_peer` across the router, the VIP on `lo`, \
+         no hooks, no lease: keepalived has none). The lab's scenario runner (`tests/src/scenario.rs`) \
+         injects the fault and measures from it: the VIP on the new master (polled the same way for \
+         both), the router moving its route, and the client's outage (UDP probes to the VIP every \
+         millisecond, answered by whichever node holds it); vrrpd's own detection figure beside it. \
+         keepalived's kill -9 is its VRRP child's (run with `-R`, so nothing respawns it). An old master \
+         that keeps its VIP (keepalived after kill -9: no lease) keeps answering the client until the \
+         router moves, so its outage figure is the router's switch, not a failover. Probes lost after the \
+         route moved are routing flaps (BFD at 10 ms on a loaded VM), not VRRP. Each run is a fresh lab; \
+         the systems alternate run by run.\n",
         l.recipe, l.interval_ms
     );
     if !l.rows.is_empty() {
-        md.push_str("| Scenario | System | Runs | Median outage ms | Max outage ms | Runs without an outage figure | Median detection ms (RFC floor) | Median route moved ms | Probes lost (all runs) | Failed runs | Lab's notes |\n");
-        md.push_str("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+        md.push_str("| Scenario | System | Runs | Median outage ms | Max outage ms | Runs without an outage figure | Median VIP on new master ms | Median detection ms, own figure (RFC floor) | Median route moved ms | Probes lost, all runs (of which after the route moved) | Failed runs | Lab's notes |\n");
+        md.push_str("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
         for r in &l.rows {
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | {} | {} | {} | {} ({}) | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} ({}) | {} | {} ({}) | {} | {} |",
                 r.scenario,
                 r.system,
                 r.outage_ms.len() + r.no_outage,
                 ms(median(&r.outage_ms)),
                 ms(max(&r.outage_ms)),
                 r.no_outage,
+                ms(median(&r.vip_ms)),
                 ms(median(&r.detection_ms)),
                 ms(r.floor_ms),
                 ms(median(&r.route_ms)),
                 r.lost,
+                r.lost_after,
                 r.failures.len(),
                 r.notes.join("; ")
             );
         }
         md.push('\n');
-        for f in l.rows.iter().flat_map(|r| &r.failures).take(5) {
-            let _ = writeln!(md, "- failed run: `{}`", f.replace('\n', " "));
+        md.push_str("Side by side (medians):\n\n| Scenario | vrrpd outage ms | keepalived outage ms | vrrpd - keepalived | vrrpd VIP moved ms | keepalived VIP moved ms |\n| --- | --- | --- | --- | --- | --- |\n");
+        for sc in lab_outage::SCENARIOS {
+            let v = l.row(sc.name(), Daemon::Vrrpd);
+            let k = l.row(sc.name(), Daemon::Keepalived);
+            let om = |r: Option<&lab_outage::Row>| r.and_then(|r| median(&r.outage_ms));
+            let vm = |r: Option<&lab_outage::Row>| r.and_then(|r| median(&r.vip_ms));
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} |",
+                sc.name(),
+                ms(om(v)),
+                ms(om(k)),
+                signed(om(v).zip(om(k)).map(|(a, b)| a - b)),
+                ms(vm(v)),
+                ms(vm(k))
+            );
         }
+        md.push('\n');
+        for r in &l.rows {
+            for f in r.failures.iter().take(2) {
+                let first: String = f.replace('\n', " ").chars().take(400).collect();
+                let _ = writeln!(md, "- failed run, {} {}: `{first}`", r.system, r.scenario);
+            }
+        }
+        md.push('\n');
     }
     if let Some(why) = &l.not_run {
         let _ = writeln!(md, "\n**Not measured**: {why}.\n");
     }
 }
 
-fn scale_section(md: &mut String, res: &Results, dir: &std::path::Path) -> Result<()> {
-    md.push_str("## 3. Cost at scale\n\n");
-    md.push_str(
-        "N instances (VRIDs 1..N on one interface, VIP 10.2.0.VRID/32 on `lo` each) at 10 ms adverts, both \
-         ends running the same system: node 0 master (priority 200), node 1 backup (100). Once every VIP is \
-         on the master and none on the backup, CPU time (utime + stime from /proc/PID/stat, all threads) is \
-         read over the window; peak RSS is VmHWM at the end. keepalived is its parent plus its VRRP child \
-         (`-P`). State changes inside the window and the VIP placement at the end show whether the daemon \
-         kept up. Systems alternate order from one instance count to the next.\n\n",
+/// Whether the running kernel has CONFIG_IRQ_TIME_ACCOUNTING (softirq time kept
+/// out of task times), if /proc/config.gz says.
+fn irq_time_accounting() -> Option<bool> {
+    let out = Command::new("zcat").arg("/proc/config.gz").output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    Some(text.lines().any(|l| l == "CONFIG_IRQ_TIME_ACCOUNTING=y"))
+}
+
+fn scale_section(md: &mut String, res: &Results, dir: &std::path::Path, quick: bool) -> Result<()> {
+    md.push_str("## 3. Cost at scale and per interval\n\n");
+    let windows: Vec<String> = scale::CASES
+        .iter()
+        .map(|c| format!("{} {} s", c.label(), c.window(quick).as_secs()))
+        .collect();
+    let irq = match irq_time_accounting() {
+        Some(true) => {
+            "this kernel has CONFIG_IRQ_TIME_ACCOUNTING, so softirq time is kept out of the process figures"
+        }
+        Some(false) => {
+            "this kernel has no CONFIG_IRQ_TIME_ACCOUNTING, so softirq work is also charged to whichever task it interrupted (often a daemon in a send or receive call): the softirq figure overlaps the process figures"
+        }
+        None => {
+            "whether softirq time is also in the process figures depends on CONFIG_IRQ_TIME_ACCOUNTING (unknown here)"
+        }
+    };
+    let _ = writeln!(
+        md,
+        "Cases: 1, 16, 255 and 1,020 instances at 10 ms adverts, and one instance at 100 ms and at 1 s. Up to 255 \
+         instances run VRIDs 1..N on one interface; 1,020 is four interfaces (veth pairs, each on its own bridge \
+         and subnet) x 255 VRIDs. Each instance has its own VIP, 10.2.LINK.VRID/32 on `lo`. Both ends run the same \
+         system: node 0 master (priority 200), node 1 backup (100); systems alternate order from one case to the \
+         next. Once every VIP is on the master and none on the backup (measured anyway if that never happens), \
+         over the window:\n\n\
+         - **CPU** = process CPU (the daemon's CPU-time clock, all threads, nanoseconds; keepalived is its parent \
+           plus its VRRP child `-P`) **plus** the run time of the BPF programs the daemon holds (vrrpd's XDP program: \
+           `run_time_ns` from the kernel's BPF statistics, on for the whole section: {}). The targets compare \
+           this sum, so work moved into the kernel is counted against vrrpd. The backup's XDP program often runs \
+           inside the master's send (a veth delivers in the sender's softirq; the master's profile shows it), so \
+           it is then in the master's process CPU too: counted twice against vrrpd, never hidden.\n\
+         - **Machine busy** and **softirq**: machine-wide CPU from /proc/stat over the window, in cores (of 2). \
+           Busy is everything, other work on the machine included, so a high figure marks a noisy run; softirq \
+           is the kernel's packet path for both ends, the bridge and any other traffic; {irq}.\n\
+         - **Wake-ups**: the daemon's voluntary context switches per second (all threads): how often it slept \
+           and was woken; preemptions by other work are left out.\n\
+         - State changes in the window, the VIP placement at its end, and peak RSS (VmHWM) at the end of the run.\n\n\
+         Windows: {}. vrrpd (XDP) is profiled with `perf` after the window in the 1, 255 and 1,020-instance \
+         cases (below the tables).\n",
+        res.scale
+            .as_ref()
+            .and_then(|r| r.as_ref().ok())
+            .map(|s| s.bpf_stats.as_str())
+            .unwrap_or("n/a"),
+        windows.join(", ")
     );
-    let runs = match &res.scale {
+    let sc = match &res.scale {
         None => {
             md.push_str("Not run.\n\n");
             return Ok(());
@@ -587,99 +995,242 @@ fn scale_section(md: &mut String, res: &Results, dir: &std::path::Path) -> Resul
         }
         Some(Ok(r)) => r,
     };
-    md.push_str("| Instances | System | Window s | Backup CPU s | Backup CPU % | Master CPU s | Master CPU % | Machine cores busy (softirq) | Backup peak RSS MiB | Master peak RSS MiB | Transitions | VIPs at end (master/backup) | Settled after s |\n");
-    md.push_str(
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
-    );
-    for o in runs {
-        match &o.run {
-            Ok(r) => {
-                let _ = writeln!(
-                    md,
-                    "| {} | {} | {:.1} | {:.2} | {:.1} | {:.2} | {:.1} | {:.2} ({:.2}) | {:.1} | {:.1} | {} | {}/{} | {} |",
-                    o.instances,
-                    o.system.label(),
-                    r.window_s,
-                    r.cpu_s[1],
-                    r.cpu_pct()[1],
-                    r.cpu_s[0],
-                    r.cpu_pct()[0],
-                    r.machine.busy_s,
-                    r.machine.softirq_s,
-                    r.peak_rss_kib[1] as f64 / 1024.0,
-                    r.peak_rss_kib[0] as f64 / 1024.0,
-                    r.transitions,
-                    r.vips_end[0],
-                    r.vips_end[1],
-                    r.settle_s
-                        .map(|s| format!("{s:.1}"))
-                        .unwrap_or_else(|| "never (30 s)".into()),
-                );
-            }
-            Err(e) => {
-                let _ = writeln!(
-                    md,
-                    "| {} | {} | failed: `{}` ||||||||||",
-                    o.instances,
-                    o.system.label(),
-                    e.replace('\n', " ")
-                );
+    for c in scale::CASES {
+        let outcomes: Vec<&scale::Outcome> = sc.runs.iter().filter(|o| o.case == c).collect();
+        if outcomes.is_empty() {
+            continue;
+        }
+        let links = c.links();
+        let _ = writeln!(
+            md,
+            "### {} ({} interface{}, {} s window)\n",
+            c.label(),
+            links,
+            if links == 1 { "" } else { "s" },
+            outcomes
+                .iter()
+                .find_map(|o| o.run.as_ref().ok().map(|r| r.window_s))
+                .unwrap_or(c.window(quick).as_secs_f64())
+                .round()
+        );
+        md.push_str("| System | Backup CPU % | Master CPU % | keepalived / this (backup, master) | Backup: process + XDP % (ns per XDP run) | Master: process + XDP % | Machine busy, cores (of which softirq) | Wake-ups/s (backup, master) | Peak RSS MiB (backup, master) | Transitions | VIPs at end (master/backup) | Settled after s |\n");
+        md.push_str("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+        let ka = sc.get(c, System::Keepalived);
+        for o in outcomes {
+            match &o.run {
+                Ok(r) => {
+                    let ratio = match ka {
+                        Some(k) if o.system != System::Keepalived => format!(
+                            "{}, {}",
+                            times(k.total_s()[1] / r.total_s()[1].max(1e-9)),
+                            times(k.total_s()[0] / r.total_s()[0].max(1e-9))
+                        ),
+                        _ => "".into(),
+                    };
+                    let split = |end: usize| {
+                        if r.bpf[end].progs == 0 {
+                            format!("{:.3} + none", r.cpu_pct()[end])
+                        } else {
+                            format!(
+                                "{:.3} + {:.3}{}",
+                                r.cpu_pct()[end],
+                                r.bpf_pct()[end],
+                                r.bpf[end]
+                                    .ns_per_run()
+                                    .map(|n| format!(" ({n:.0} ns)"))
+                                    .unwrap_or_default()
+                            )
+                        }
+                    };
+                    let [sw_m, sw_b] = r.switches_per_s();
+                    let _ = writeln!(
+                        md,
+                        "| {} | {:.3} | {:.3} | {ratio} | {} | {} | {:.2} ({:.3}) | {sw_b:.0}, {sw_m:.0} | {:.1}, {:.1} | {} | {}/{} | {} |",
+                        o.system.label(),
+                        r.total_pct()[1],
+                        r.total_pct()[0],
+                        split(1),
+                        split(0),
+                        r.machine.busy_s,
+                        r.machine.softirq_s,
+                        r.peak_rss_kib[1] as f64 / 1024.0,
+                        r.peak_rss_kib[0] as f64 / 1024.0,
+                        r.transitions,
+                        r.vips_end[0],
+                        r.vips_end[1],
+                        r.settle_s
+                            .map(|s| format!("{s:.1}"))
+                            .unwrap_or_else(|| format!(
+                                "never ({} s)",
+                                if c.instances > 255 { 40 } else { 30 }
+                            )),
+                    );
+                }
+                Err(e) => {
+                    let _ = writeln!(
+                        md,
+                        "| {} | failed: `{}` |||||||||||",
+                        o.system.label(),
+                        e.replace('\n', " ")
+                    );
+                }
             }
         }
+        md.push('\n');
+        let mut any = false;
+        for o in sc.runs.iter().filter(|o| o.case == c) {
+            for n in o
+                .run
+                .as_ref()
+                .map(|r| r.notes.as_slice())
+                .unwrap_or_default()
+            {
+                let _ = writeln!(md, "- {}, {}", o.system.label(), n.replace('\n', " "));
+                any = true;
+            }
+        }
+        if any {
+            md.push('\n');
+        }
     }
-    md.push('\n');
-    let counts = [1u8, 16, 255];
-    let get = |n: u8, sys: System| {
-        runs.iter()
-            .find(|o| o.instances == n && o.system == sys)
-            .and_then(|o| o.run.as_ref().ok())
-    };
-    md.push_str("keepalived's CPU as a multiple of vrrpd's (backup / master):\n\n| Instances | vs vrrpd (XDP) | vs vrrpd (socket) |\n| --- | --- | --- |\n");
-    for n in counts {
-        let ratio = |sys: System| match (get(n, System::Keepalived), get(n, sys)) {
+    md.push_str("keepalived's CPU as a multiple of vrrpd's (backup, master):\n\n| Case | vs vrrpd (XDP) | vs vrrpd (socket) |\n| --- | --- | --- |\n");
+    for c in scale::CASES {
+        let ratio = |sys: System| match (sc.get(c, System::Keepalived), sc.get(c, sys)) {
             (Some(k), Some(o)) => format!(
-                "{:.1}x / {:.1}x",
-                k.cpu_s[1] / o.cpu_s[1].max(1e-9),
-                k.cpu_s[0] / o.cpu_s[0].max(1e-9)
+                "{}, {}",
+                times(k.total_s()[1] / o.total_s()[1].max(1e-9)),
+                times(k.total_s()[0] / o.total_s()[0].max(1e-9))
             ),
             _ => "n/a".into(),
         };
         let _ = writeln!(
             md,
-            "| {n} | {} | {} |",
+            "| {} | {} | {} |",
+            c.label(),
             ratio(System::VrrpdXdp),
             ratio(System::VrrpdSocket)
         );
     }
     md.push('\n');
-    for (end, idx) in [("backup", 1usize), ("master", 0)] {
-        let chart = Bars {
-            title: format!("CPU at 10 ms adverts, {end}"),
-            y_label: "CPU (% of one core)".into(),
-            categories: counts
+    // (file key, what, [(category label, case)]).
+    type Plot = (&'static str, &'static str, Vec<(String, Case)>);
+    let plots: [Plot; 2] = [
+        (
+            "scale",
+            "10 ms adverts",
+            scale::SCALE_COUNTS
                 .iter()
-                .map(|n| format!("{n} instance{}", if *n == 1 { "" } else { "s" }))
-                .collect(),
-            series: scale::SYSTEMS
-                .into_iter()
-                .enumerate()
-                .map(|(i, sys)| {
+                .map(|n| {
                     (
-                        sys.label().to_string(),
-                        counts
-                            .iter()
-                            .map(|n| get(*n, sys).map(|r| r.cpu_pct()[idx]))
-                            .collect(),
-                        COLORS[i],
+                        format!("{n} instance{}", if *n == 1 { "" } else { "s" }),
+                        case(*n, 10),
                     )
                 })
                 .collect(),
-        };
-        let name = format!("cpu-scale-{end}.svg");
-        std::fs::write(dir.join(&name), svg::bars(&chart))?;
-        let _ = writeln!(md, "![CPU at scale, {end}](docs/bench/{name})\n");
+        ),
+        (
+            "interval",
+            "one instance",
+            scale::INTERVALS_MS
+                .iter()
+                .map(|iv| (format!("{iv} ms"), case(1, *iv)))
+                .collect(),
+        ),
+    ];
+    for (key, what, cats) in plots {
+        for (end, idx) in [("backup", 1usize), ("master", 0)] {
+            let chart = Bars {
+                title: format!("CPU at {what}, {end} (process + XDP)"),
+                y_label: "CPU (% of one core)".into(),
+                log_y: true,
+                categories: cats.iter().map(|(l, _)| l.clone()).collect(),
+                series: scale::SYSTEMS
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, sys)| {
+                        (
+                            sys.label().to_string(),
+                            cats.iter()
+                                .map(|(_, c)| sc.get(*c, sys).map(|r| r.total_pct()[idx]))
+                                .collect(),
+                            COLORS[i],
+                        )
+                    })
+                    .collect(),
+            };
+            let name = format!("cpu-{key}-{end}.svg");
+            std::fs::write(dir.join(&name), svg::bars(&chart))?;
+            let _ = writeln!(md, "![CPU, {what}, {end}](docs/bench/{name})\n");
+        }
     }
+    profiles_section(md, sc, quick);
     Ok(())
+}
+
+fn profiles_section(md: &mut String, sc: &scale::ScaleResults, quick: bool) {
+    let profiled: Vec<(
+        &scale::Outcome,
+        &std::result::Result<[profile::Profile; 2], String>,
+    )> = sc
+        .runs
+        .iter()
+        .filter_map(|o| Some((o, o.run.as_ref().ok()?.profile.as_ref()?)))
+        .collect();
+    if profiled.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "### Where the time goes (perf)\n\n\
+         `perf record -e task-clock -c {}` (a sample every {} us of the daemon's CPU time) on each end's own \
+         processes for {} s right after the window (so it does not perturb the figures above), flat by symbol (`perf report --no-children --sort dso,sym`): user and kernel \
+         code that ran in the daemon's context, including softirq work that interrupted it. XDP runs on behalf of \
+         the sender's context are not in the backup's profile (they are in its XDP column above). Generic \
+         parameters are dropped from symbol names.\n",
+        profile::PERIOD_NS,
+        profile::PERIOD_NS / 1000,
+        scale::profile_len(quick).as_secs()
+    );
+    for (o, p) in profiled {
+        let _ = writeln!(md, "#### {}, {}\n", o.case.label(), o.system.label());
+        let [pm, pb] = match p {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = writeln!(md, "No profile: `{e}`\n");
+                continue;
+            }
+        };
+        let _ = writeln!(
+            md,
+            "Backup: {} samples (about {:.1} % of a core), {:.0} % of them in the kernel; master: {} samples (about {:.1} %), {:.0} % in the kernel.\n",
+            pb.samples,
+            pb.cpu_pct(),
+            pb.kernel_pct,
+            pm.samples,
+            pm.cpu_pct(),
+            pm.kernel_pct
+        );
+        md.push_str(
+            "| Backup % | Backup symbol | Master % | Master symbol |\n| --- | --- | --- | --- |\n",
+        );
+        let cell = |e: Option<&profile::Entry>| match e {
+            Some(e) => (
+                format!("{:.1}", e.pct),
+                format!(
+                    "`{}` ({})",
+                    profile::short_symbol(&e.symbol),
+                    short_dso(&e.dso)
+                ),
+            ),
+            None => (String::new(), String::new()),
+        };
+        for i in 0..pb.top.len().max(pm.top.len()) {
+            let (bp, bs) = cell(pb.top.get(i));
+            let (mp, ms) = cell(pm.top.get(i));
+            let _ = writeln!(md, "| {bp} | {bs} | {mp} | {ms} |");
+        }
+        md.push('\n');
+    }
 }
 
 fn flood_section(md: &mut String, res: &Results) {
@@ -801,6 +1352,9 @@ fn notes(md: &mut String) {
            `unicast_src_ip`/`unicast_peer`, `advert_int` in seconds (0.01 for 10 ms), no `vrrp_strict`, and \
            its default scheduling (no `max_auto_priority`); vrrpd runs with its defaults too (normal \
            priority, `datapath` forced to `xdp` or `socket`).\n\
+         - CPU figures come from each process's CPU-time clock (`clock_getcpuclockid`, nanoseconds), BPF \
+           program time from the kernel's BPF statistics (`run_time_ns` of the daemon's programs, found through \
+           its own descriptors), profiles from `perf record -e task-clock`.\n\
          - p99 is interpolated between the two largest samples of small series (20 samples: p99 is \
            nearly the maximum). The n column says what each figure rests on.\n\
          - The machine is a 2-core VM; other work on it shows up as noise, which alternating the \
@@ -822,17 +1376,54 @@ fn raw(opts: &Opts, res: &Results) -> serde_json::Value {
             })
             .collect::<Vec<_>>()
     });
-    let scale = res.scale.as_ref().and_then(|r| r.as_ref().ok()).map(|runs| {
-        runs.iter()
-            .map(|o| match &o.run {
-                Ok(r) => json!({
-                    "instances": o.instances, "system": o.system.key(), "window_s": r.window_s,
-                    "cpu_s_master": r.cpu_s[0], "cpu_s_backup": r.cpu_s[1],
-                    "peak_rss_kib_master": r.peak_rss_kib[0], "peak_rss_kib_backup": r.peak_rss_kib[1],
-                    "transitions": r.transitions, "vips_end": r.vips_end, "settle_s": r.settle_s,
-                    "machine_cores_busy": r.machine.busy_s, "machine_cores_softirq": r.machine.softirq_s,
-                }),
-                Err(e) => json!({"instances": o.instances, "system": o.system.key(), "error": e}),
+    let scale = res.scale.as_ref().and_then(|r| r.as_ref().ok()).map(|sc| {
+        let profile = |p: &profile::Profile| {
+            json!({
+                "samples": p.samples, "seconds": p.seconds, "kernel_pct": p.kernel_pct,
+                "top": p.top.iter().map(|e| json!({"pct": e.pct, "dso": e.dso, "symbol": e.symbol})).collect::<Vec<_>>(),
+            })
+        };
+        let runs = sc.runs
+            .iter()
+            .map(|o| {
+                let (n, iv, links) = (o.case.instances, o.case.interval_ms, o.case.links());
+                match &o.run {
+                    Ok(r) => json!({
+                        "instances": n, "interval_ms": iv, "links": links, "system": o.system.key(),
+                        "window_s": r.window_s,
+                        "cpu_s_master": r.cpu_s[0], "cpu_s_backup": r.cpu_s[1],
+                        "bpf_run_ns_master": r.bpf[0].run_ns, "bpf_run_ns_backup": r.bpf[1].run_ns,
+                        "bpf_runs_master": r.bpf[0].runs, "bpf_runs_backup": r.bpf[1].runs,
+                        "bpf_progs_master": r.bpf[0].progs, "bpf_progs_backup": r.bpf[1].progs,
+                        "wakeups_master": r.switches[0], "wakeups_backup": r.switches[1],
+                        "peak_rss_kib_master": r.peak_rss_kib[0], "peak_rss_kib_backup": r.peak_rss_kib[1],
+                        "transitions": r.transitions, "vips_end": r.vips_end, "settle_s": r.settle_s,
+                        "machine_cores_busy": r.machine.busy_s, "machine_cores_softirq": r.machine.softirq_s,
+                        "profile": r.profile.as_ref().map(|p| match p {
+                            Ok([m, b]) => json!({"master": profile(m), "backup": profile(b)}),
+                            Err(e) => json!({"error": e}),
+                        }),
+                    }),
+                    Err(e) => json!({
+                        "instances": n, "interval_ms": iv, "links": links, "system": o.system.key(),
+                        "error": e,
+                    }),
+                }
+            })
+            .collect::<Vec<_>>();
+        json!({"bpf_stats": sc.bpf_stats, "runs": runs})
+    });
+    let lab = res.lab.as_ref().and_then(|r| r.as_ref().ok()).map(|l| {
+        l.rows
+            .iter()
+            .map(|r| {
+                json!({
+                    "scenario": r.scenario, "system": r.daemon.name(), "outage_ms": r.outage_ms,
+                    "lost_after": r.lost_after,
+                    "no_outage": r.no_outage, "vip_ms": r.vip_ms, "detection_ms": r.detection_ms,
+                    "floor_ms": r.floor_ms, "route_ms": r.route_ms, "lost": r.lost,
+                    "notes": r.notes, "failures": r.failures,
+                })
             })
             .collect::<Vec<_>>()
     });
@@ -858,6 +1449,6 @@ fn raw(opts: &Opts, res: &Results) -> serde_json::Value {
         "quick": opts.quick,
         "command": opts.command,
         "sections_run": Section::ALL.iter().filter(|s| ok(**s)).map(|s| s.name()).collect::<Vec<_>>(),
-        "detection": det, "scale": scale, "flood": flood, "micro": micro,
+        "detection": det, "lab": lab, "scale": scale, "flood": flood, "micro": micro,
     })
 }

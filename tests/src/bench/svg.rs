@@ -20,6 +20,8 @@ pub struct Strip {
 pub struct Bars {
     pub title: String,
     pub y_label: String,
+    /// Logarithmic y axis (decades), for values that span orders of magnitude.
+    pub log_y: bool,
     pub categories: Vec<String>,
     /// (label, value per category, colour); `None` draws "n/a".
     pub series: Vec<(String, Vec<Option<f64>>, &'static str)>,
@@ -125,6 +127,45 @@ fn y_axis(s: &mut String, x0: f64, lo: f64, hi: f64, label: &str) -> impl Fn(f64
     map
 }
 
+/// Logarithmic Y axis over the decades `10^lo ..= 10^hi`; returns the
+/// value-to-pixel mapping (values at or below `10^lo` sit on the axis).
+fn log_y_axis(s: &mut String, lo: i32, hi: i32, label: &str) -> impl Fn(f64) -> f64 + use<> {
+    let (top, bottom) = (MT, MT + PH);
+    let span = f64::from((hi - lo).max(1));
+    let map = move |v: f64| {
+        let l = v.max(10f64.powi(lo)).log10();
+        bottom - (l - f64::from(lo)) / span * (bottom - top)
+    };
+    for d in lo..=hi {
+        let v = 10f64.powi(d);
+        let y = map(v);
+        let text = if d >= 0 {
+            format!("{v:.0}")
+        } else {
+            format!("{v:.*}", (-d) as usize)
+        };
+        let _ = writeln!(
+            s,
+            r##"<line x1="{ML}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end">{text}</text>"##,
+            ML + PW,
+            ML - 5.0,
+            y + 4.0,
+        );
+    }
+    let _ = writeln!(
+        s,
+        r#"<line x1="{ML}" x2="{ML}" y1="{top}" y2="{bottom}" stroke="black"/><line x1="{ML}" x2="{}" y1="{bottom}" y2="{bottom}" stroke="black"/>"#,
+        ML + PW
+    );
+    let _ = writeln!(
+        s,
+        r#"<text transform="translate(16,{}) rotate(-90)" text-anchor="middle">{} (log scale)</text>"#,
+        top + PH / 2.0,
+        esc(label)
+    );
+    map
+}
+
 /// Side-by-side strip plots.
 pub fn strips(title: &str, panels: &[Strip]) -> String {
     let w = panels.len() as f64 * (ML + PW + 20.0);
@@ -215,8 +256,26 @@ pub fn bars(b: &Bars) -> String {
         .iter()
         .flat_map(|x| x.1.iter().flatten().copied())
         .fold(0.0, f64::max);
-    let hi = if hi0 > 0.0 { hi0 * 1.12 } else { 1.0 };
-    let map = y_axis(&mut s, 0.0, 0.0, hi, &b.y_label);
+    let map: Box<dyn Fn(f64) -> f64> = if b.log_y {
+        let lo0 = b
+            .series
+            .iter()
+            .flat_map(|x| x.1.iter().flatten().copied())
+            .filter(|v| *v > 0.0)
+            .fold(f64::INFINITY, f64::min);
+        let (lo, hi) = if lo0.is_finite() {
+            (
+                lo0.log10().floor() as i32,
+                (hi0 * 1.5).log10().ceil() as i32,
+            )
+        } else {
+            (0, 1)
+        };
+        Box::new(log_y_axis(&mut s, lo, hi.max(lo + 1), &b.y_label))
+    } else {
+        let hi = if hi0 > 0.0 { hi0 * 1.12 } else { 1.0 };
+        Box::new(y_axis(&mut s, 0.0, 0.0, hi, &b.y_label))
+    };
     let nc = b.categories.len().max(1) as f64;
     let ns = b.series.len().max(1) as f64;
     let slot = PW / nc;
@@ -298,9 +357,19 @@ mod tests {
         let b = bars(&Bars {
             title: "b".into(),
             y_label: "%".into(),
+            log_y: false,
             categories: vec!["1".into()],
             series: vec![("s".into(), vec![None], COLORS[1])],
         });
         assert!(b.contains("n/a"));
+        let b = bars(&Bars {
+            title: "b".into(),
+            y_label: "%".into(),
+            log_y: true,
+            categories: vec!["1".into(), "2".into()],
+            series: vec![("s".into(), vec![Some(0.04), Some(75.0)], COLORS[1])],
+        });
+        // Decades from 0.01 to 1000 (75 x 1.5 rounds up to the 1000 decade).
+        assert!(b.contains(">0.01<") && b.contains(">100<") && b.contains("log scale"));
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! vrrp-bench [--quick] [--vrrpd PATH] [--out DIR] [--criterion DIR]
-//!            [--only detection,lab,scale,flood,micro] [--command TEXT]
+//!            [--only detection,lab,scale,flood,micro] [--cases 1x10,1020x10]
+//!            [--command TEXT]
 //! ```
 
 use std::{path::PathBuf, process::ExitCode};
@@ -23,6 +24,7 @@ fn parse() -> Result<Opts> {
         criterion_dir: None,
         only: Vec::new(),
         command: String::new(),
+        cases: Vec::new(),
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut it = args.iter();
@@ -39,10 +41,15 @@ fn parse() -> Result<Opts> {
                 }
             }
             "--command" => opts.command = value()?.clone(),
+            "--cases" => {
+                for c in value()?.split(',') {
+                    opts.cases.push(c.trim().to_string());
+                }
+            }
             "-h" | "--help" => {
                 println!(
                     "vrrp-bench [--quick] [--vrrpd PATH] [--out DIR] [--criterion DIR] \
-                     [--only detection,lab,scale,flood,micro] [--command TEXT]"
+                     [--only detection,lab,scale,flood,micro] [--cases NxMS,..] [--command TEXT]"
                 );
                 std::process::exit(0);
             }

@@ -8,7 +8,7 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 use clap::Parser;
 use vrrp_tests::{
     lab::{Recipe, require_tools},
-    scenario::{Outcome, PRIO_B, Scenario, Settings, VERSION, run},
+    scenario::{Daemon, Outcome, PRIO_B, Scenario, Settings, VERSION, run_with},
     timing::{master_down_interval, skew_time},
 };
 
@@ -27,6 +27,10 @@ struct Cli {
     /// Only scenarios whose name contains this text.
     #[arg(long)]
     only: Option<String>,
+    /// The VRRP daemon on the nodes: vrrpd, or keepalived (for comparison; vrrpd's
+    /// own detection figure is then not available).
+    #[arg(long, default_value = "vrrpd")]
+    daemon: String,
 }
 
 fn recipe_name(r: Recipe) -> &'static str {
@@ -54,8 +58,16 @@ fn main() -> ExitCode {
         }
         v
     };
+    let daemon = match cli.daemon.as_str() {
+        "vrrpd" => Daemon::Vrrpd,
+        "keepalived" => Daemon::Keepalived,
+        other => {
+            eprintln!("unknown daemon {other:?}: vrrpd or keepalived");
+            return ExitCode::FAILURE;
+        }
+    };
     let interval = Duration::from_millis(cli.interval_ms);
-    println!("vrrpd cross-subnet failover demo");
+    println!("{} cross-subnet failover demo", daemon.name());
     println!(
         "  node A 10.1.1.10/24 (priority 200) and node B 10.1.2.10/24 (priority 100), a router \
          joining them and the client 10.1.3.10;\n  VIP 10.1.255.1/32 on the master's lo, announced \
@@ -88,7 +100,7 @@ fn main() -> ExitCode {
                 continue;
             }
             println!("\n== {} with {} ==", scenario.name(), recipe_name(recipe));
-            match run(&settings, scenario) {
+            match run_with(&settings, scenario, daemon) {
                 Ok(out) => {
                     println!("   {}", summary(&out));
                     outcomes.push(out);
