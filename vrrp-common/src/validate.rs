@@ -430,7 +430,8 @@ where
         return Err(Counter::BadChecksum);
     }
 
-    // RFC 9568 §5.2.5, RFC 3768 §5.3.5: at least one address.
+    // RFC 9568 §5.2.5: at least one address (held to v2 as well: an advert for no
+    // address protects nothing).
     if count == 0 {
         return Err(Counter::NoAddresses);
     }
