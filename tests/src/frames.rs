@@ -38,6 +38,8 @@ pub struct FrameSpec {
     pub auth_type: u8,
     pub addrs: Vec<[u8; 4]>,
     pub csum: Csum,
+    /// Put a wrong IPv4 header checksum (the correct one plus one).
+    pub bad_ip_csum: bool,
     /// Cut the finished frame to this many bytes.
     pub truncate: Option<usize>,
     /// Bytes appended after the IP packet (Ethernet padding).
@@ -64,6 +66,7 @@ impl Default for FrameSpec {
             auth_type: 0,
             addrs: vec![[10, 1, 255, 1]],
             csum: Csum::Good,
+            bad_ip_csum: false,
             truncate: None,
             trailer: 0,
         }
@@ -130,7 +133,10 @@ impl FrameSpec {
         ip.extend_from_slice(&self.src);
         ip.extend_from_slice(&self.dst);
         ip.extend_from_slice(&opts);
-        let hc = checksum(&ip, None);
+        let mut hc = checksum(&ip, None);
+        if self.bad_ip_csum {
+            hc = hc.wrapping_add(1);
+        }
         ip[10..12].copy_from_slice(&hc.to_be_bytes());
         ip.extend_from_slice(&vrrp);
         ip

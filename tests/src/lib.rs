@@ -6,6 +6,7 @@ pub mod bench;
 pub mod frames;
 pub mod lab;
 pub mod netns;
+pub mod oracle;
 pub mod scenario;
 pub mod send;
 pub mod timing;

@@ -5,6 +5,10 @@
 //! timestamp, that non-peer and corrupt adverts are dropped and counted, that other
 //! traffic still reaches the host, and that the XDP and socket paths produce the same
 //! records and counters for the same packets. Prints the XDP-to-userspace latency.
+//!
+//! One frame differs by where each path sits: an advert with a wrong IPv4 header
+//! checksum is counted `bad_ip_checksum` by XDP and never reaches the socket path
+//! (the stack drops it first); neither makes a record of it.
 
 use std::{
     net::UdpSocket,
@@ -16,7 +20,7 @@ use vrrp_common::{AdvertRecord, Counter, PeerConfig, VridConfig};
 use vrrp_tests::{
     frames::{Csum, FrameSpec},
     netns::{Netns, require_root_and_netns, veth},
-    send::RawSender,
+    send::{FrameSender, RawSender},
 };
 use vrrp_user::datapath::{
     Counters, Datapath, DatapathConfig, Mode, PeerEntry, VridEntry, monotonic_ns, xdp::AttachMode,
@@ -71,9 +75,20 @@ fn config(ifindex: u32) -> DatapathConfig {
     }
 }
 
-/// The adverts the sender sends, in order: valid ones with rising priority, and one
-/// non-peer and one corrupt advert in between.
-fn packets() -> Vec<Vec<u8>> {
+/// What the sender puts on the wire.
+enum Wire {
+    /// An IPv4 packet, through a raw IP socket (the kernel fills in the header
+    /// checksum).
+    Ip(Vec<u8>),
+    /// An Ethernet frame sent as is.
+    Frame(Vec<u8>),
+}
+
+/// The adverts the sender sends, in order: valid ones with rising priority (two of them
+/// with IP options the receiving stack rewrites), and in between one advert each from
+/// a non-peer, with a bad VRRP checksum, with no addresses, and (a frame to `a_mac`)
+/// with a bad IPv4 header checksum.
+fn packets(a_mac: [u8; 6]) -> Vec<Wire> {
     let mut v = Vec::new();
     for i in 0..ADVERTS {
         let spec = FrameSpec {
@@ -83,22 +98,45 @@ fn packets() -> Vec<Vec<u8>> {
             priority: (i % 250) as u8 + 1,
             ..Default::default()
         };
-        v.push(spec.ip());
+        // Record Route (two empty slots) and Timestamp (two): the stack fills one
+        // slot in place before a raw socket reads the packet, leaving the header
+        // checksum stale, so the socket path must not check it again.
+        let options = match i {
+            20 => vec![7, 11, 4, 0, 0, 0, 0, 0, 0, 0, 0],
+            21 => vec![68, 12, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            _ => vec![],
+        };
+        v.push(Wire::Ip(
+            FrameSpec {
+                ip_options: options,
+                ..spec.clone()
+            }
+            .ip(),
+        ));
         if i == 10 {
-            v.push(
+            for bad in [
                 FrameSpec {
                     src: [10, 1, 1, 99],
                     ..spec.clone()
-                }
-                .ip(),
-            );
-            v.push(
+                },
                 FrameSpec {
                     csum: Csum::Bad,
-                    ..spec
-                }
-                .ip(),
-            );
+                    ..spec.clone()
+                },
+                FrameSpec {
+                    addrs: vec![],
+                    ..spec.clone()
+                },
+            ] {
+                v.push(Wire::Ip(bad.ip()));
+            }
+            let mut frame = FrameSpec {
+                bad_ip_csum: true,
+                ..spec
+            }
+            .frame();
+            frame[..6].copy_from_slice(&a_mac);
+            v.push(Wire::Frame(frame));
         }
     }
     v
@@ -174,11 +212,17 @@ fn run(lab: &Lab, mode: Mode) -> Run {
             })
         });
         s.spawn(move || {
+            let a_mac = mac(&lab.a);
+            let b_ifindex = lab.b.ifindex("eth0").unwrap();
             lab.b.enter().unwrap();
             ready_rx.recv_timeout(Duration::from_secs(20)).unwrap();
             let tx = RawSender::new().unwrap();
-            for p in packets() {
-                tx.send(&p).unwrap();
+            let frames = FrameSender::new(b_ifindex).unwrap();
+            for p in packets(a_mac) {
+                match p {
+                    Wire::Ip(ip) => tx.send(&ip).unwrap(),
+                    Wire::Frame(f) => frames.send(&f).unwrap(),
+                }
                 std::thread::sleep(Duration::from_millis(2));
             }
             let udp = UdpSocket::bind("10.1.1.20:0").unwrap();
@@ -187,6 +231,17 @@ fn run(lab: &Lab, mode: Mode) -> Run {
         });
         receiver.join().unwrap()
     })
+}
+
+/// MAC address of `ns`'s eth0.
+fn mac(ns: &Netns) -> [u8; 6] {
+    let out = ns.exec(&["cat", "/sys/class/net/eth0/address"]).unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut mac = [0u8; 6];
+    for (b, hex) in mac.iter_mut().zip(text.trim().split(':')) {
+        *b = u8::from_str_radix(hex, 16).unwrap();
+    }
+    mac
 }
 
 fn check_run(r: &Run, ifindex: u32) {
@@ -224,6 +279,19 @@ fn check_run(r: &Run, ifindex: u32) {
     assert_eq!(r.counters.get(Counter::Accepted), ADVERTS as u64);
     assert_eq!(r.counters.get(Counter::NotPeer), 1, "{:?}", r.counters);
     assert_eq!(r.counters.get(Counter::BadChecksum), 1, "{:?}", r.counters);
+    assert_eq!(r.counters.get(Counter::NoAddresses), 1, "{:?}", r.counters);
+    // XDP sees the frame with the bad IPv4 header checksum; the stack drops it before
+    // the socket path could.
+    let bad_ip = match r.mode {
+        Mode::Socket => 0,
+        _ => 1,
+    };
+    assert_eq!(
+        r.counters.get(Counter::BadIpChecksum),
+        bad_ip,
+        "{:?}",
+        r.counters
+    );
     assert!(
         r.udp_ok,
         "{:?}: non-VRRP traffic must reach the host",
@@ -274,7 +342,12 @@ fn xdp_and_socket_paths_agree_on_real_packets() {
             .collect()
     };
     assert_eq!(strip(&xdp), strip(&sock));
-    for c in [Counter::Accepted, Counter::NotPeer, Counter::BadChecksum] {
+    for c in [
+        Counter::Accepted,
+        Counter::NotPeer,
+        Counter::BadChecksum,
+        Counter::NoAddresses,
+    ] {
         assert_eq!(xdp.counters.get(c), sock.counters.get(c), "{c:?}");
     }
 }

@@ -6,6 +6,8 @@
 //! endianness of a `u32`.
 #![no_std]
 
+pub mod validate;
+
 use bytemuck::{Pod, Zeroable};
 
 pub mod follow;
@@ -14,7 +16,7 @@ pub mod follow;
 pub const IPPROTO_VRRP: u8 = 112;
 /// The VRRP IPv4 multicast group 224.0.0.18 (RFC 9568 §5.1.1.2).
 pub const VRRP_MCAST_V4: [u8; 4] = [224, 0, 0, 18];
-/// Most IPv4 addresses one advert may carry. Both datapaths reject larger counts as
+/// Most IPv4 addresses one advert may carry. The validator rejects larger counts as
 /// `BadLength`; the configuration refuses instances with more VIPs.
 pub const MAX_ADDRS: usize = 20;
 /// Length of the fixed VRRP header (v2 and v3).
@@ -114,7 +116,7 @@ pub const REC_F_MULTICAST: u32 = 1 << 1;
 pub const REC_F_SILENCE: u32 = 1 << 2;
 
 /// One validated advert, as the XDP program (or the socket path) hands it to the
-/// controller. 128 bytes, no padding.
+/// controller. 128 bytes, no padding. Built by `validate`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
 pub struct AdvertRecord {
@@ -153,8 +155,9 @@ impl AdvertRecord {
 
 /// Per-CPU counters of the datapath, indexed by `Counter as u32`.
 ///
-/// The order of checks, identical in both datapaths, decides which counter a packet
-/// with several faults lands in (see `docs/ARCHITECTURE.md`).
+/// The order of checks in `validate` (one validator for both datapaths) decides which
+/// counter a packet with several faults lands in (see `docs/ARCHITECTURE.md`).
+/// Indices are stable: new reasons are appended.
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Counter {
@@ -184,10 +187,14 @@ pub enum Counter {
     RingFull = 11,
     /// Advert interval of zero.
     BadInterval = 12,
+    /// IPv4 header checksum wrong (the stack would drop it; XDP runs first).
+    BadIpChecksum = 13,
+    /// Address count of zero (RFC 9568 §5.2.5: at least one).
+    NoAddresses = 14,
 }
 
 impl Counter {
-    pub const COUNT: u32 = 13;
+    pub const COUNT: u32 = 15;
     pub const ALL: [Counter; Self::COUNT as usize] = [
         Counter::Accepted,
         Counter::Truncated,
@@ -202,6 +209,8 @@ impl Counter {
         Counter::Fragment,
         Counter::RingFull,
         Counter::BadInterval,
+        Counter::BadIpChecksum,
+        Counter::NoAddresses,
     ];
 
     /// Stable snake_case name, used in metrics labels and status output.
@@ -220,6 +229,8 @@ impl Counter {
             Counter::Fragment => "fragment",
             Counter::RingFull => "ring_full",
             Counter::BadInterval => "bad_interval",
+            Counter::BadIpChecksum => "bad_ip_checksum",
+            Counter::NoAddresses => "no_addresses",
         }
     }
 

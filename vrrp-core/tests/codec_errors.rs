@@ -158,6 +158,27 @@ fn bad_checksum() {
     ));
 }
 
+/// One's complement's other zero: a message whose checksum computes to 0x0000 may
+/// carry 0xffff (RFC 1071 §1). Found by fuzz/fuzz_targets/validate.rs, where the
+/// datapath's validator accepted such an advert and this codec did not.
+#[test]
+fn checksum_negative_zero() {
+    // v2, VRID 1, priority 100, 1 s, 10.1.112.251: the words sum to 0xffff.
+    let mut msg = vec![0x21, 1, 100, 1, 0, 1, 0, 0, 10, 1, 112, 251];
+    msg.extend_from_slice(&[0; 8]);
+    assert_eq!(checksum::vrrp_v2(&msg), 0x0000);
+    assert!(dec(&msg, V4).is_ok());
+    msg[6..8].copy_from_slice(&[0xff, 0xff]);
+    assert_eq!(dec(&msg, V4).map(|a| a.vrid), Ok(1));
+    // Only when the computed value is zero: elsewhere 0xffff is just wrong.
+    let mut other = v2_msg();
+    other[6..8].copy_from_slice(&[0xff, 0xff]);
+    assert!(matches!(
+        dec(&other, V4),
+        Err(DecodeError::BadChecksum { found: 0xffff, .. })
+    ));
+}
+
 #[test]
 fn bad_type() {
     for t in [0u8, 2, 15] {

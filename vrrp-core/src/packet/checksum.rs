@@ -18,6 +18,17 @@ pub fn internet_checksum(data: &[u8]) -> u16 {
     finish(add(0, data))
 }
 
+/// Whether a stored checksum `found` verifies against the computed `expected`.
+///
+/// One's complement has two zeros: when the computed checksum is 0x0000, a field of
+/// 0xffff makes the whole message sum to all ones just as well, and RFC 1071 §1's
+/// receive check ("the sum over the octets, checksum included, is all 1 bits")
+/// accepts it. So do the kernel, keepalived and the datapath's validator; the fuzzer
+/// found the codec comparing the field literally.
+pub fn verifies(found: u16, expected: u16) -> bool {
+    found == expected || (expected == 0 && found == 0xffff)
+}
+
 /// The checksum field of `msg`, `None` if the message is too short to have one.
 pub fn stored(msg: &[u8]) -> Option<u16> {
     Some(u16::from_be_bytes([*msg.get(FIELD)?, *msg.get(FIELD + 1)?]))

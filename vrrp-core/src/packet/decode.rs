@@ -120,11 +120,14 @@ fn verify_checksum(
         ChecksumAccept::PseudoHeader | ChecksumAccept::Either => ChecksumMode::PseudoHeader,
     };
     let expected = checksum::expected(version, ends, primary, msg);
-    if found == expected {
+    if checksum::verifies(found, expected) {
         return Ok(());
     }
     if accept == ChecksumAccept::Either
-        && found == checksum::expected(version, ends, ChecksumMode::MessageOnly, msg)
+        && checksum::verifies(
+            found,
+            checksum::expected(version, ends, ChecksumMode::MessageOnly, msg),
+        )
     {
         return Ok(());
     }

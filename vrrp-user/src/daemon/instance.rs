@@ -104,7 +104,6 @@ impl Instance {
     }
 }
 
-
 /// Absorption armed in the datapath.
 #[derive(Clone, Copy, Debug)]
 pub struct Armed {

@@ -439,6 +439,16 @@ impl Program {
         Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
     }
 
+    /// Instructions the verifier walked to accept the program (kernel 5.16+), from
+    /// the descriptor's /proc fdinfo.
+    pub fn verified_instructions(&self) -> Option<u64> {
+        let info =
+            std::fs::read_to_string(format!("/proc/self/fdinfo/{}", self.fd.as_raw_fd())).ok()?;
+        info.lines()
+            .find_map(|l| l.strip_prefix("verified_insns:"))
+            .and_then(|v| v.trim().parse().ok())
+    }
+
     /// Runs the program `repeat` times on `frame` (`BPF_PROG_TEST_RUN`): no interface
     /// needed.
     pub fn test_run(&self, frame: &[u8], repeat: u32) -> io::Result<TestRun> {

@@ -1,7 +1,7 @@
 //! Receive datapaths: the XDP fast path and the raw-socket fallback.
 //!
-//! Both turn packets on the wire into `AdvertRecord`s with a kernel receive time, apply
-//! the same validation rules in the same order, and count rejects by the same reasons.
+//! Both turn packets on the wire into `AdvertRecord`s with a kernel receive time, run
+//! the same validator (`vrrp_common::validate`), and count rejects by the same reasons.
 //! The controller does not know which one it talks to.
 
 pub mod follow;

@@ -1,11 +1,11 @@
 //! The socket datapath: a raw IPPROTO 112 socket, kernel receive timestamps, and the
-//! userspace twin of the XDP checks (`validate`). For hosts where XDP cannot load, and
-//! the baseline the XDP path is measured against.
+//! validator the XDP program runs too (`vrrp_common::validate`, through `validate`).
+//! For hosts where XDP cannot load, and the baseline the XDP path is measured against.
 //!
 //! Differences from XDP, inherent to where a raw socket sits in the stack: the kernel
 //! has already reassembled fragments and dropped packets with a bad IP header
-//! checksum, and the receive time is taken by the stack (SO_TIMESTAMPNS) rather than
-//! at the driver hook.
+//! checksum (the validator checks it again, finding nothing), and the receive time is
+//! taken by the stack (SO_TIMESTAMPNS) rather than at the driver hook.
 
 use crate::sys::setsockopt;
 use std::{
