@@ -2,7 +2,7 @@
 //! the datapath's state and a `bpf_timer` that reports the followed master's silence.
 //!
 //! A valid advert equal to the one the daemon armed (`FOLLOW`) is absorbed: its receive
-//! time is noted and the timer restarts for Master_Down_Interval. Anything else is
+//! time is noted and the timer runs until Master_Down_Interval after the last one. Anything else is
 //! reported through the ring. When the timer expires while still armed, a
 //! `REC_F_SILENCE` record reports the silence at the RFC instant, counted from the
 //! kernel receive time of the last absorbed advert.
@@ -14,7 +14,10 @@ use core::ffi::c_void;
 
 use aya_ebpf::{
     bindings::bpf_timer,
-    helpers::generated::{bpf_timer_init, bpf_timer_set_callback, bpf_timer_start},
+    helpers::{
+        bpf_ktime_get_ns,
+        generated::{bpf_timer_init, bpf_timer_set_callback, bpf_timer_start},
+    },
     macros::{btf_map, map},
     maps::HashMap as LegacyHashMap,
 };
@@ -39,7 +42,7 @@ static FOLLOWED: aya_ebpf::btf_maps::HashMap<VridKey, Slot, { MAX_VRIDS as usize
 struct Slot {
     state: Followed,
     timer: bpf_timer,
-    /// The timer was initialised (the daemon creates slots zeroed).
+    /// `TIMER_*`: unset (the daemon creates slots zeroed), idle, running.
     ready: u64,
 }
 
@@ -74,12 +77,22 @@ pub fn filter(key: &VridKey, seen: &Seen, rx_ns: u64) -> Option<(u64, u64)> {
     Some((slot.state.reports, slot.state.last_rx_ns))
 }
 
-/// (Re)starts the silence timer; `false` if the kernel refused, and then the advert is
-/// reported instead of absorbed, so a timer failure never hides a silence.
+/// `Slot::timer` states.
+const TIMER_UNSET: u64 = 0;
+const TIMER_IDLE: u64 = 1;
+const TIMER_RUNNING: u64 = 2;
+
+/// Makes sure the silence timer runs; `false` if the kernel refused, and then the
+/// advert is reported instead of absorbed, so a timer failure never hides a silence.
+///
+/// A running timer is left alone: restarting an hrtimer on every advert costs a
+/// clock-event reprogramming each time. Its callback instead pushes the expiry on to
+/// the last absorbed advert plus `down_ns`, so it runs about once per
+/// Master_Down_Interval and still reports at the RFC instant.
 #[inline(always)]
 fn arm(slot: &mut Slot, down_ns: u64) -> bool {
     let timer: *mut bpf_timer = &mut slot.timer;
-    if slot.ready == 0 {
+    if slot.ready == TIMER_UNSET {
         // SAFETY: `timer` lives in a FOLLOWED value, as the helpers require.
         let ok = unsafe {
             bpf_timer_init(
@@ -92,10 +105,17 @@ fn arm(slot: &mut Slot, down_ns: u64) -> bool {
         if !ok {
             return false;
         }
-        slot.ready = 1;
+        slot.ready = TIMER_IDLE;
+    }
+    if slot.ready == TIMER_RUNNING {
+        return true;
     }
     // SAFETY: as above; relative expiry, no flags.
-    unsafe { bpf_timer_start(timer, down_ns, 0) == 0 }
+    if unsafe { bpf_timer_start(timer, down_ns, 0) } != 0 {
+        return false;
+    }
+    slot.ready = TIMER_RUNNING;
+    true
 }
 
 /// Timer callback: the followed master was silent for `down_ns` after the last absorbed
@@ -106,9 +126,23 @@ extern "C" fn on_silence(_map: *mut c_void, key: *mut VridKey, slot: *mut Slot) 
     let (key, slot) = unsafe { (&*key, &mut *slot) };
     // SAFETY: the value is only read, and copied out at once.
     let Some(follow) = (unsafe { FOLLOW.get(key) }).copied() else {
+        slot.ready = TIMER_IDLE;
         return 0;
     };
     if follow.mode != vrrp_common::follow::FOLLOW_ABSORB || follow.seq != slot.state.reports {
+        slot.ready = TIMER_IDLE;
+        return 0;
+    }
+    // Adverts absorbed since the timer started: not silent yet, expire again at the
+    // last one plus Master_Down_Interval.
+    let due = slot.state.last_rx_ns + follow.down_ns;
+    // SAFETY: plain helper call.
+    let now = unsafe { bpf_ktime_get_ns() };
+    if now < due {
+        // SAFETY: the timer lives in this FOLLOWED value.
+        if unsafe { bpf_timer_start(&mut slot.timer, due - now, 0) } != 0 {
+            slot.ready = TIMER_IDLE;
+        }
         return 0;
     }
     let Some(mut entry) = RECORDS.reserve::<AdvertRecord>(0) else {
@@ -117,6 +151,7 @@ extern "C" fn on_silence(_map: *mut c_void, key: *mut VridKey, slot: *mut Slot) 
         let _ = unsafe { bpf_timer_start(&mut slot.timer, follow.down_ns / 3 + 1, 0) };
         return 0;
     };
+    slot.ready = TIMER_IDLE;
     slot.state.reports += 1;
     // SAFETY: all-zero is a valid AdvertRecord (Pod).
     let mut rec: AdvertRecord = unsafe { core::mem::zeroed() };
