@@ -366,3 +366,27 @@ fn no_silence_once_a_newer_record_was_reported() {
     h.dp.drain(&mut records);
     assert!(records.is_empty(), "a silence after a report: {records:?}");
 }
+
+/// Not a test: the XDP program's cost per absorbed advert, from BPF_PROG_TEST_RUN's
+/// own timing over many runs (`cargo test -p vrrp-tests --test xdp_follow -- --ignored
+/// --nocapture`). The benchmark's figure (bpf_stats on a live link) adds the
+/// accounting and cold caches; this one isolates the program.
+#[test]
+#[ignore]
+fn cost_of_an_absorbed_advert() {
+    let mut h = Harness::new();
+    h.armed(&steady());
+    const RUNS: u32 = 1_000_000;
+    let frame = steady().frame();
+    for _ in 0..3 {
+        let run =
+            h.dp.program()
+                .test_run(&frame, RUNS)
+                .expect("BPF_PROG_TEST_RUN");
+        assert_eq!(run.return_value, XDP_DROP);
+        println!("absorbed advert: {} ns per run", run.duration.as_nanos());
+    }
+    let mut records = Vec::new();
+    h.dp.drain(&mut records);
+    assert!(records.is_empty(), "every copy absorbed: {}", records.len());
+}

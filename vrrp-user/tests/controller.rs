@@ -24,7 +24,7 @@ use vrrp_core::{
 use vrrp_user::{
     config::{self, Config, ReloadClass},
     daemon::{
-        controller::Controller,
+        controller::{Controller, RESYNC_RETRY},
         host::Host,
         work::{KernelOp, Work},
     },
@@ -733,22 +733,42 @@ fn reload_restarts_a_sync_group_as_a_whole() {
 // ---- Queues and upkeep -------------------------------------------------------------------
 
 #[test]
-fn dropped_kernel_work_is_counted_and_resynced_at_the_next_tick() {
+fn dropped_kernel_work_is_counted_and_resynced_after_the_retry_delay() {
     let mut rig = Rig::master(&conf(""));
-    rig.ctl.kernel_dropped("vi51");
-    assert_eq!(rig.ctl.instance("vi51").unwrap().0.stats.kernel_dropped, 1);
-    let w = rig.ctl.tick(rig.now);
+    assert_eq!(
+        rig.ctl.next_upkeep(),
+        None,
+        "no lease, nothing dropped: no wake-up"
+    );
+    rig.ctl.kernel_dropped(rig.now, "vi51");
+    rig.ctl.kernel_dropped(rig.now, "vi51");
+    assert_eq!(rig.ctl.instance("vi51").unwrap().0.stats.kernel_dropped, 2);
+    assert_eq!(rig.ctl.next_upkeep(), Some(rig.now + RESYNC_RETRY));
+    assert!(
+        rig.ctl.upkeep(rig.now).is_empty(),
+        "the queue gets time to drain"
+    );
+    rig.advance(RESYNC_RETRY);
+    let w = rig.ctl.upkeep(rig.now);
     rig.record(w);
     assert_eq!(rig.take(), ["kernel vi51 add-vips 10.1.255.1/32 accept"]);
-    assert!(rig.ctl.tick(rig.now).is_empty(), "once");
+    assert!(rig.ctl.upkeep(rig.now).is_empty(), "once");
+    assert_eq!(rig.ctl.next_upkeep(), None);
 }
 
 #[test]
 fn leases_are_refreshed_every_third_of_their_length() {
     let mut rig = Rig::master(&conf("vip_lease_s = 30"));
-    assert!(rig.ctl.tick(rig.now).is_empty(), "just set by the takeover");
+    assert!(
+        rig.ctl.upkeep(rig.now).is_empty(),
+        "just set by the takeover"
+    );
+    assert_eq!(
+        rig.ctl.next_upkeep(),
+        Some(rig.now + Duration::from_secs(10))
+    );
     rig.advance(Duration::from_secs(10));
-    let w = rig.ctl.tick(rig.now);
+    let w = rig.ctl.upkeep(rig.now);
     rig.record(w);
     assert_eq!(
         rig.take(),
@@ -867,8 +887,9 @@ fn a_label_edit_is_a_new_value_for_the_next_add_not_a_reput() {
 #[test]
 fn a_resync_after_accept_mode_restores_the_block_state_too() {
     let mut rig = Rig::master(&conf("accept_mode = false"));
-    rig.ctl.kernel_dropped("vi51");
-    let w = rig.ctl.tick(rig.now);
+    rig.ctl.kernel_dropped(rig.now, "vi51");
+    rig.advance(RESYNC_RETRY);
+    let w = rig.ctl.upkeep(rig.now);
     rig.record(w);
     assert_eq!(
         rig.take(),

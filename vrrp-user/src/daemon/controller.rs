@@ -12,6 +12,7 @@
 use std::{
     collections::{BTreeSet, HashMap},
     net::{IpAddr, Ipv4Addr},
+    time::Duration,
 };
 
 use anyhow::{Context, Result};
@@ -41,6 +42,10 @@ use crate::{
     sender::{AdvertSink, OpenSink, SendReport, SenderConfig, Sent},
     track,
 };
+
+/// How long after a full kernel queue dropped work the whole kernel state is queued
+/// again: long enough for the kernel worker to drain, short next to a lease.
+pub const RESYNC_RETRY: Duration = Duration::from_millis(200);
 
 /// A sync group: its state machines and the instances they drive, in member order.
 pub struct Group {
@@ -365,12 +370,35 @@ impl Controller {
         self.take_work()
     }
 
-    /// Periodic upkeep: re-sets the VIP lease of masters whose lease is a third gone,
-    /// and queues the whole kernel state again for instances that lost kernel work.
-    pub fn tick(&mut self, now: Instant) -> Vec<Work> {
+    /// When [`Controller::upkeep`] next has work: a master's lease a third gone, or a
+    /// resync after dropped kernel work. None when there is nothing to keep up, so an
+    /// idle daemon sleeps until the protocol or the kernel wakes it.
+    pub fn next_upkeep(&self) -> Option<Instant> {
+        self.groups
+            .iter()
+            .flat_map(|g| &g.members)
+            .filter_map(|inst| {
+                let lease = inst
+                    .spec
+                    .cfg
+                    .vip_lease
+                    .filter(|_| inst.state == State::Master)
+                    .map(|lease| inst.lease_set.map_or(Instant::ZERO, |t| t + lease / 3));
+                match (lease, inst.resync_at) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            })
+            .min()
+    }
+
+    /// Upkeep due at `now`: re-sets the VIP lease of masters whose lease is a third
+    /// gone, and queues the whole kernel state again for instances that lost kernel work.
+    pub fn upkeep(&mut self, now: Instant) -> Vec<Work> {
         for g in &mut self.groups {
             for inst in &mut g.members {
-                if std::mem::take(&mut inst.resync) {
+                if inst.resync_at.is_some_and(|at| at <= now) {
+                    inst.resync_at = None;
                     resync(inst, &mut self.out);
                     continue;
                 }
@@ -398,12 +426,13 @@ impl Controller {
         self.take_work()
     }
 
-    /// The daemon could not queue kernel work for `instance`: count it, and queue
-    /// the whole kernel state again at the next tick.
-    pub fn kernel_dropped(&mut self, instance: &str) {
+    /// The daemon could not queue kernel work for `instance` at `now`: count it, and
+    /// queue the whole kernel state again after [`RESYNC_RETRY`], when the kernel
+    /// worker has had time to drain its queue.
+    pub fn kernel_dropped(&mut self, now: Instant, instance: &str) {
         if let Some(inst) = self.instance_mut(instance) {
             inst.stats.kernel_dropped += 1;
-            inst.resync = true;
+            inst.resync_at.get_or_insert(now + RESYNC_RETRY);
             self.dirty = true;
         }
     }

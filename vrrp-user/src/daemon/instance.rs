@@ -33,8 +33,8 @@ pub struct Instance {
     /// The VIPs were ever blocked with nftables: a resync must also restore that.
     pub nft_used: bool,
     /// Kernel work was dropped on a full queue: the whole kernel state for the
-    /// current state is queued again once there is room.
-    pub resync: bool,
+    /// current state is queued again at this instant, when the queue has drained.
+    pub resync_at: Option<Instant>,
     /// The last advert sent, by the (priority, interval) asked for: a master sends
     /// the same one every interval. Cleared when the spec changes.
     pub advert: Option<((u8, u16), Advert)>,
@@ -53,7 +53,7 @@ impl Instance {
             armed: None,
             accept: true,
             nft_used: false,
-            resync: false,
+            resync_at: None,
             advert: None,
             send_failing: false,
         }

@@ -12,6 +12,7 @@ pub mod host;
 pub mod instance;
 pub mod kernel;
 mod noaccept;
+mod signals;
 mod snapshot;
 pub mod spec;
 mod timer;
@@ -22,7 +23,6 @@ use std::{collections::HashMap, path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::{Context, Result, anyhow, bail};
 use tokio::{
-    signal::unix::{SignalKind, signal},
     sync::{mpsc, watch},
     task::JoinHandle,
 };
@@ -121,9 +121,7 @@ pub async fn run(opts: RunOptions) -> Result<()> {
         None => None,
     };
 
-    let mut sigterm = signal(SignalKind::terminate())?;
-    let mut sigint = signal(SignalKind::interrupt())?;
-    let mut sighup = signal(SignalKind::hangup())?;
+    let mut signals = signals::forward()?;
     info!(
         datapath = %dp.mode(),
         instances = ctl.instances().count(),
@@ -139,17 +137,21 @@ pub async fn run(opts: RunOptions) -> Result<()> {
     crate::sys::trim_heap();
     let mut timer = timer::DeadlineTimer::new().context("creating the deadline timer")?;
     let mut batch = Vec::with_capacity(64);
-    let mut tick = tokio::time::interval(Duration::from_millis(200));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        timer
-            .arm(ctl.next_deadline())
-            .context("arming the deadline timer")?;
+        // One timer for the protocol's deadlines and the upkeep (leases, resyncs):
+        // with neither pending, an idle daemon is not woken at all.
+        let wake = match (ctl.next_deadline(), ctl.next_upkeep()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        timer.arm(wake).context("arming the deadline timer")?;
         let work = tokio::select! {
             biased;
-            _ = sigterm.recv() => { info!("SIGTERM: leaving"); break; }
-            _ = sigint.recv() => { info!("SIGINT: leaving"); break; }
-            _ = sighup.recv() => {
+            Some(req) = signals.recv() => {
+                if let signals::Request::Leave(signal) = req {
+                    info!("{signal}: leaving");
+                    break;
+                }
                 let work = reload(&opts.config_path, &mut ctl, &mut dp, &mut drivers.outbox);
                 drivers.dispatch(&mut ctl, work);
                 drivers.prune(&ctl);
@@ -168,7 +170,10 @@ pub async fn run(opts: RunOptions) -> Result<()> {
             }
             r = timer.expired() => {
                 r.context("deadline timer")?;
-                ctl.on_timer(clock::now())
+                let now = clock::now();
+                let mut work = ctl.on_timer(now);
+                work.extend(ctl.upkeep(now));
+                work
             }
             ev = kernel_watch.next() => match ev {
                 Some(KernelEvent::Link(link)) => {
@@ -211,7 +216,6 @@ pub async fn run(opts: RunOptions) -> Result<()> {
                 let _ = reply.send(snapshot(&ctl, &dp));
                 Vec::new()
             }
-            _ = tick.tick() => ctl.tick(clock::now()),
         };
         drivers.dispatch(&mut ctl, work);
         if ctl.take_dirty() {
@@ -282,7 +286,7 @@ impl Drivers {
                     let tx = self.queue(&instance);
                     if let Err(e) = tx.try_send(Box::new(op)) {
                         warn!(instance, error = %e, "kernel queue full: change dropped, resyncing");
-                        ctl.kernel_dropped(&instance);
+                        ctl.kernel_dropped(clock::now(), &instance);
                     }
                 }
                 Work::Hook(job) => {
@@ -311,7 +315,7 @@ impl Drivers {
     }
 
     /// Like [`Self::dispatch`], but waits for room in a full kernel queue instead of
-    /// dropping: for the last work before exit, which no later tick could resync.
+    /// dropping: for the last work before exit, which no later upkeep could resync.
     async fn dispatch_all(&mut self, ctl: &mut Controller, work: Vec<Work>) {
         self.flush(ctl);
         for w in work {

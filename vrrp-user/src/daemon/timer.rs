@@ -91,6 +91,9 @@ impl DeadlineTimer {
                 )
             };
             if n == 8 {
+                // One-shot and now disarmed: nothing more to read until it is armed
+                // again, so the next wait need not try a read that finds nothing.
+                guard.clear_ready();
                 self.armed = None;
                 return Ok(());
             }
