@@ -36,12 +36,14 @@ pub struct VridKey {
 }
 
 impl VridKey {
+    /// Built as one word: the BPF target clears a `[0; 3]` pad with a call to a
+    /// byte-wise `memset` subprogram, once per advert on the XDP path.
     pub const fn new(ifindex: u32, vrid: u8) -> Self {
-        Self {
-            ifindex,
-            vrid,
-            _pad: [0; 3],
-        }
+        let i = ifindex.to_ne_bytes();
+        let word = u64::from_ne_bytes([i[0], i[1], i[2], i[3], vrid, 0, 0, 0]);
+        // SAFETY: same size (8 bytes, checked by transmute), and any bytes are a valid
+        // VridKey (Pod); the fields land where repr(C) puts them, padding zero.
+        unsafe { core::mem::transmute::<u64, VridKey>(word) }
     }
 }
 
@@ -77,13 +79,16 @@ pub struct PeerKey {
 }
 
 impl PeerKey {
+    /// Built from words, as [`VridKey::new`] is.
     pub const fn new(ifindex: u32, vrid: u8, addr: [u8; 4]) -> Self {
-        Self {
+        let words = [
             ifindex,
-            vrid,
-            _pad: [0; 3],
-            addr,
-        }
+            u32::from_ne_bytes([vrid, 0, 0, 0]),
+            u32::from_ne_bytes(addr),
+        ];
+        // SAFETY: same size (12 bytes, checked by transmute), any bytes are a valid
+        // PeerKey (Pod), and repr(C) puts ifindex, vrid + pad and addr in these words.
+        unsafe { core::mem::transmute::<[u32; 3], PeerKey>(words) }
     }
 }
 
@@ -284,6 +289,17 @@ mod tests {
         assert_eq!(core::mem::size_of::<VridConfig>(), 8);
         assert_eq!(core::mem::size_of::<PeerKey>(), 12);
         assert_eq!(core::mem::size_of::<PeerConfig>(), 4);
+    }
+
+    #[test]
+    fn keys_built_from_words_have_their_fields() {
+        let k = VridKey::new(0x0102_0304, 51);
+        assert_eq!((k.ifindex, k.vrid, k._pad), (0x0102_0304, 51, [0; 3]));
+        let p = PeerKey::new(7, 200, [10, 1, 2, 10]);
+        assert_eq!(
+            (p.ifindex, p.vrid, p._pad, p.addr),
+            (7, 200, [0; 3], [10, 1, 2, 10])
+        );
     }
 
     #[test]

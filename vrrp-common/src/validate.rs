@@ -306,7 +306,8 @@ where
     // the stack would drop could still move the election.
     if source == Source::Wire {
         let options_sum = if ihl > IPV4_MIN_HLEN {
-            let mut options = [0u8; IPV4_MAX_OPTIONS];
+            let mut slot = core::mem::MaybeUninit::uninit();
+            let options: &mut [u8; IPV4_MAX_OPTIONS] = zeroed(&mut slot);
             let options = options
                 .get_mut(..ihl - IPV4_MIN_HLEN)
                 .ok_or(Counter::BadLength)?;
@@ -341,14 +342,14 @@ where
     }
     // Sized for the longest valid IPv4 advert: a longer message fails the length
     // check with only its first bytes read.
-    let mut msg = [0u8; VRRP_MAX_LEN];
+    let mut slot = core::mem::MaybeUninit::uninit();
+    let msg: &mut [u8; VRRP_MAX_LEN] = zeroed(&mut slot);
     let loaded = msg
         .get_mut(..msg_len.min(VRRP_MAX_LEN))
         .ok_or(Counter::BadLength)?;
     if !pkt.load(l3 + ihl, loaded) {
         return Err(Counter::Truncated);
     }
-    let loaded: &[u8] = loaded;
 
     let src = [hdr[12], hdr[13], hdr[14], hdr[15]];
     let dst = [hdr[16], hdr[17], hdr[18], hdr[19]];
@@ -364,8 +365,9 @@ where
         pseudo_sum,
         msg_len,
     };
-    let m = check_message::<Ipv4, T>(&env, loaded, tables)?;
-    Ok(ipv4_record(&env, &m, loaded))
+    let msg: &[u8; VRRP_MAX_LEN] = msg;
+    let m = check_message::<Ipv4, T>(&env, msg, tables)?;
+    Ok(ipv4_record(&env, &m, msg))
 }
 
 /// The receive checks on a VRRP message, any family (RFC 9568 §7.1; RFC 3768 §7.1 for
@@ -485,17 +487,26 @@ where
     })
 }
 
-/// The record of a valid IPv4 advert; `msg` is the message `m` came from.
+/// The record of a valid IPv4 advert; `msg` is the message buffer `m` came from,
+/// zero past the message's end.
 #[inline(always)]
-fn ipv4_record(env: &Envelope<[u8; 4]>, m: &Message, msg: &[u8]) -> AdvertRecord {
+fn ipv4_record(env: &Envelope<[u8; 4]>, m: &Message, msg: &[u8; VRRP_MAX_LEN]) -> AdvertRecord {
+    // The address list straight from the buffer, a fixed-size copy (inline word moves;
+    // a zeroed array here would cost a byte-wise `memset`, see `zeroed`): past the
+    // last address it holds zeros, or for v2 the authentication data, cleared below.
     let mut addrs = [[0u8; 4]; MAX_ADDRS];
-    let list = msg
-        .get(VRRP_HDR_LEN..)
-        .unwrap_or_default()
-        .as_chunks::<4>()
-        .0;
-    for (slot, a) in addrs.iter_mut().zip(list).take(usize::from(m.count)) {
-        *slot = *a;
+    if let Some(list) = msg.get(VRRP_HDR_LEN..VRRP_HDR_LEN + 4 * MAX_ADDRS) {
+        for (slot, a) in addrs.iter_mut().zip(list.as_chunks::<4>().0) {
+            *slot = *a;
+        }
+    }
+    // Every slot at a fixed offset: the verifier refuses a store to the stack at an
+    // offset only known at run time, like `addrs[count]`.
+    let count = usize::from(m.count);
+    for (i, slot) in addrs.iter_mut().enumerate() {
+        if i >= count {
+            *slot = [0; 4];
+        }
     }
     AdvertRecord {
         rx_ns: 0,
@@ -515,6 +526,31 @@ fn ipv4_record(env: &Envelope<[u8; 4]>, m: &Message, msg: &[u8]) -> AdvertRecord
         seq: 0,
         followed_rx_ns: 0,
     }
+}
+
+/// An 8-byte aligned stack buffer, for [`zeroed`].
+#[repr(C, align(8))]
+struct Aligned<const N: usize>([u8; N]);
+
+/// Zeroes `slot` in place, one 64-bit word at a time, and hands out its bytes.
+///
+/// On the BPF target a zero-initialised array (`[0u8; N]`) becomes a call to a
+/// `memset` subprogram that stores one byte per loop turn: five instructions a byte,
+/// most of an advert's run time for the 96-byte message buffer alone. Volatile word
+/// stores cannot be folded back into that call, and writing in place (no move of the
+/// result) keeps the stack small. Elsewhere it is just a clear.
+#[inline(always)]
+fn zeroed<const N: usize>(slot: &mut core::mem::MaybeUninit<Aligned<N>>) -> &mut [u8; N] {
+    const { assert!(N.is_multiple_of(8)) };
+    let words = slot.as_mut_ptr().cast::<u64>();
+    let mut i = 0;
+    while i < N / 8 {
+        // SAFETY: word i lies inside `slot` (i < N / 8), which is 8-byte aligned.
+        unsafe { words.add(i).write_volatile(0) };
+        i += 1;
+    }
+    // SAFETY: every byte was just written; any bytes are a valid [u8; N].
+    unsafe { &mut slot.assume_init_mut().0 }
 }
 
 /// Unfolded one's-complement sum (RFC 1071) of big-endian 16-bit words, an odd last

@@ -22,8 +22,8 @@ use aya_ebpf::{
     maps::HashMap as LegacyHashMap,
 };
 use vrrp_common::{
-    AdvertRecord, MAX_VRIDS, REC_F_SILENCE, VridKey,
-    follow::{Decision, Follow, Followed, FollowedSlot, Seen, decide},
+    AdvertRecord, MAX_VRIDS, VridKey,
+    follow::{Decision, Follow, Followed, FollowedSlot, Seen, decide, silence_wait},
 };
 
 use crate::xdp::RECORDS;
@@ -68,7 +68,7 @@ pub fn filter(key: &VridKey, seen: &Seen, rx_ns: u64) -> Option<(u64, u64)> {
     // SAFETY: the value is only read, and copied out at once.
     if let Some(follow) = unsafe { FOLLOW.get(key) }.copied()
         && decide(&follow, slot.state.reports, seen) == Decision::Absorb
-        && arm(slot, follow.down_ns)
+        && arm(slot, rx_ns, follow.down_ns)
     {
         slot.state.absorb(rx_ns);
         return None;
@@ -88,9 +88,10 @@ const TIMER_RUNNING: u64 = 2;
 /// A running timer is left alone: restarting an hrtimer on every advert costs a
 /// clock-event reprogramming each time. Its callback instead pushes the expiry on to
 /// the last absorbed advert plus `down_ns`, so it runs about once per
-/// Master_Down_Interval and still reports at the RFC instant.
+/// Master_Down_Interval and still reports at the RFC instant (rounded up to
+/// `SILENCE_GRID_NS`, so the timers of many VRIDs expire together).
 #[inline(always)]
-fn arm(slot: &mut Slot, down_ns: u64) -> bool {
+fn arm(slot: &mut Slot, rx_ns: u64, down_ns: u64) -> bool {
     let timer: *mut bpf_timer = &mut slot.timer;
     if slot.ready == TIMER_UNSET {
         // SAFETY: `timer` lives in a FOLLOWED value, as the helpers require.
@@ -110,8 +111,9 @@ fn arm(slot: &mut Slot, down_ns: u64) -> bool {
     if slot.ready == TIMER_RUNNING {
         return true;
     }
+    let wait = silence_wait(rx_ns, rx_ns.saturating_add(down_ns));
     // SAFETY: as above; relative expiry, no flags.
-    if unsafe { bpf_timer_start(timer, down_ns, 0) } != 0 {
+    if unsafe { bpf_timer_start(timer, wait, 0) } != 0 {
         return false;
     }
     slot.ready = TIMER_RUNNING;
@@ -140,7 +142,7 @@ extern "C" fn on_silence(_map: *mut c_void, key: *mut VridKey, slot: *mut Slot) 
     let now = unsafe { bpf_ktime_get_ns() };
     if now < due {
         // SAFETY: the timer lives in this FOLLOWED value.
-        if unsafe { bpf_timer_start(&mut slot.timer, due - now, 0) } != 0 {
+        if unsafe { bpf_timer_start(&mut slot.timer, silence_wait(now, due), 0) } != 0 {
             slot.ready = TIMER_IDLE;
         }
         return 0;
@@ -152,20 +154,7 @@ extern "C" fn on_silence(_map: *mut c_void, key: *mut VridKey, slot: *mut Slot) 
         return 0;
     };
     slot.ready = TIMER_IDLE;
-    slot.state.reports += 1;
-    // SAFETY: all-zero is a valid AdvertRecord (Pod).
-    let mut rec: AdvertRecord = unsafe { core::mem::zeroed() };
-    rec.rx_ns = slot.state.last_rx_ns;
-    rec.src = follow.src;
-    rec.ifindex = key.ifindex;
-    rec.vrid = key.vrid;
-    rec.priority = follow.priority;
-    rec.version = follow.version;
-    rec.adver_int_cs = follow.adver_int_cs;
-    rec.flags = REC_F_SILENCE;
-    rec.seq = slot.state.reports;
-    rec.followed_rx_ns = slot.state.last_rx_ns;
-    entry.write(rec);
+    entry.write(slot.state.report_silence(key, &follow));
     entry.submit(0);
     0
 }

@@ -12,7 +12,7 @@ use std::{
 };
 
 use vrrp_common::{
-    AdvertRecord, REC_F_SILENCE, VridKey,
+    AdvertRecord, VridKey,
     follow::{Decision, FOLLOW_ABSORB, Follow, Followed, Seen, decide},
 };
 
@@ -98,19 +98,7 @@ impl FollowState {
             if f.mode != FOLLOW_ABSORB || f.seq != slot.state.reports {
                 continue;
             }
-            slot.state.reports += 1;
-            let mut rec: AdvertRecord = bytemuck::Zeroable::zeroed();
-            rec.rx_ns = slot.state.last_rx_ns;
-            rec.src = f.src;
-            rec.ifindex = key.ifindex;
-            rec.vrid = key.vrid;
-            rec.priority = f.priority;
-            rec.version = f.version;
-            rec.adver_int_cs = f.adver_int_cs;
-            rec.flags = REC_F_SILENCE;
-            rec.seq = slot.state.reports;
-            rec.followed_rx_ns = slot.state.last_rx_ns;
-            out.push(rec);
+            out.push(slot.state.report_silence(key, &f));
         }
     }
 }
@@ -163,6 +151,7 @@ impl FollowTable for SharedFollow {
 mod tests {
     use super::*;
     use bytemuck::Zeroable;
+    use vrrp_common::REC_F_SILENCE;
 
     fn advert(rx_ns: u64, priority: u8) -> AdvertRecord {
         let mut r = AdvertRecord::zeroed();
