@@ -4,6 +4,7 @@ pub mod config;
 pub mod daemon;
 pub mod datapath;
 pub mod hooks;
+pub mod import;
 pub mod metrics;
 pub mod netlink;
 pub mod sender;

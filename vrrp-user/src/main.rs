@@ -49,6 +49,26 @@ enum Cmd {
     },
     /// Print the version, the embedded XDP object's size and the supported protocols.
     Version,
+    /// Translate a keepalived.conf (its VRRP side) to a vrrpd configuration.
+    ///
+    /// Every construct whose behaviour the output cannot reproduce exactly is
+    /// reported on stderr with file:line. Exit status: 0 the translation is
+    /// exact, 1 it is valid but approximate where the diagnostics say, 2 no
+    /// valid output (nothing is written).
+    ImportKeepalived {
+        /// keepalived configuration file (includes are followed).
+        file: PathBuf,
+        /// Write the vrrpd configuration here instead of stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// keepalived's `-i ID`: selects the `@ID` conditional lines.
+        #[arg(long)]
+        config_id: Option<String>,
+        /// Prefix length of unicast_src_ip's link (keepalived does not need
+        /// it; without it /24, for IPv6 /64, is assumed and reported).
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=128))]
+        src_prefix_len: Option<u8>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -124,6 +144,12 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Cmd::ImportKeepalived {
+            file,
+            output,
+            config_id,
+            src_prefix_len,
+        } => import_keepalived(&file, output.as_deref(), config_id, src_prefix_len),
         Cmd::Version => {
             println!(
                 "vrrpd {} (VRRPv3 RFC 9568, VRRPv2 RFC 3768; XDP object {} bytes)",
@@ -133,6 +159,55 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
     }
+}
+
+fn import_keepalived(
+    file: &std::path::Path,
+    output: Option<&std::path::Path>,
+    config_id: Option<String>,
+    src_prefix_len: Option<u8>,
+) -> ExitCode {
+    use vrrp_user::import::{self, ImportOptions, Outcome, ParseOptions, TranslateOptions};
+    let opts = ImportOptions {
+        parse: ParseOptions { config_id },
+        translate: TranslateOptions { src_prefix_len },
+    };
+    let report = match import::import_file(file, &opts) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("vrrpd: {e}");
+            return ExitCode::from(Outcome::Failed.exit_code());
+        }
+    };
+    for d in &report.diagnostics {
+        eprintln!("{d}");
+    }
+    let outcome = report.outcome();
+    if let Some(errors) = &report.invalid {
+        eprintln!("vrrpd: the translated configuration does not pass `vrrpd check`:\n{errors}");
+    }
+    if outcome == Outcome::Failed {
+        eprintln!("vrrpd: {}: not imported", file.display());
+        return ExitCode::from(outcome.exit_code());
+    }
+    match output {
+        Some(path) => {
+            if let Err(e) = std::fs::write(path, &report.toml) {
+                eprintln!("vrrpd: cannot write {}: {e}", path.display());
+                return ExitCode::from(Outcome::Failed.exit_code());
+            }
+        }
+        None => print!("{}", report.toml),
+    }
+    eprintln!(
+        "vrrpd: {}: {}",
+        file.display(),
+        match outcome {
+            Outcome::Exact => "imported exactly",
+            _ => "imported with the differences listed above",
+        }
+    );
+    ExitCode::from(outcome.exit_code())
 }
 
 /// `VRRPD_LOG` takes `level` or `target=level` directives, comma-separated
