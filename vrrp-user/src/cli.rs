@@ -51,6 +51,17 @@ pub enum Cmd {
     },
     /// Print the version, the embedded XDP object's size and the supported protocols.
     Version,
+    /// Check this host against a configuration before it goes live.
+    ///
+    /// One line per check (interfaces, unicast_src, peer routes, firewall,
+    /// rp_filter, the virtual subnet, the routing daemon, capabilities),
+    /// OK / WARN / FAIL with what to change. Exit status: 0 all OK, 1 a
+    /// warning, 2 a failure. Run it in the daemon's network namespace.
+    Doctor {
+        /// Configuration file (TOML).
+        #[arg(short, long, default_value = "/etc/vrrpd/vrrpd.toml")]
+        config: PathBuf,
+    },
     /// Translate a keepalived.conf (its VRRP side) to a vrrpd configuration.
     ///
     /// Every construct whose behaviour the output cannot reproduce exactly is

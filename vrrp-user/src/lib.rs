@@ -3,6 +3,7 @@
 pub mod config;
 pub mod daemon;
 pub mod datapath;
+pub mod doctor;
 pub mod hooks;
 pub mod import;
 pub mod metrics;

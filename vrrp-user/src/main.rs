@@ -80,6 +80,19 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Cmd::Doctor { config } => {
+            let report = vrrp_user::doctor::run(&config);
+            for c in &report.checks {
+                println!("{c}");
+            }
+            let worst = report.worst();
+            println!(
+                "doctor: {} checks, worst {}",
+                report.checks.len(),
+                worst.to_string().trim()
+            );
+            ExitCode::from(worst.exit_code())
+        }
         Cmd::ImportKeepalived {
             file,
             output,
