@@ -133,7 +133,24 @@ fn import_keepalived(
     }
     let outcome = report.outcome();
     if let Some(errors) = &report.invalid {
-        eprintln!("vrrpd: the translated configuration does not pass `vrrpd check`:\n{errors}");
+        // Keep the rejected text where the user can read the positions.
+        match output {
+            Some(path) => {
+                let rejected = path.with_extension("toml.rejected");
+                let name = rejected.display().to_string();
+                let _ = std::fs::write(&rejected, &report.toml);
+                let errors = vrrp_user::config::parse(&report.toml, &name)
+                    .err()
+                    .unwrap_or_else(|| errors.clone());
+                eprintln!(
+                    "vrrpd: the translated configuration does not pass `vrrpd check` (kept as {name}):\n{errors}"
+                );
+            }
+            None => eprintln!(
+                "vrrpd: the translated configuration does not pass `vrrpd check` (positions in the text below):\n{errors}\n{}",
+                report.toml
+            ),
+        }
     }
     if outcome == Outcome::Failed {
         eprintln!("vrrpd: {}: not imported", file.display());

@@ -172,6 +172,26 @@ fn includes_with_globs_and_exit_statuses() {
         .output()
         .unwrap();
     assert!(check.status.success());
+    // A keepalived trap vrrpd check rejects (a link VIP with a peer in another
+    // subnet): exit 2, the rejected text kept beside the output for its positions.
+    std::fs::write(
+        dir.join("trap.conf"),
+        "vrrp_instance v {\n interface eth0\n virtual_router_id 9\n unicast_src_ip 10.0.1.10\n unicast_peer {\n  10.0.2.10\n }\n virtual_ipaddress {\n  10.0.1.100/24\n }\n}\n",
+    )
+    .unwrap();
+    let trap_out = dir.join("trap.toml");
+    let o = Command::new(vrrpd)
+        .arg("import-keepalived")
+        .arg(dir.join("trap.conf"))
+        .arg("-o")
+        .arg(&trap_out)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!trap_out.exists());
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("trap.toml.rejected:"), "{stderr}");
+    assert!(stderr.contains("off-link"), "{stderr}");
     // Nothing to import: exit 2.
     std::fs::write(dir.join("lvs.conf"), "virtual_server 10.0.0.1 80 {\n}\n").unwrap();
     let o = Command::new(vrrpd)
