@@ -903,11 +903,19 @@ fn instance(
     }
 
     if let Some(loc) = &state_master {
-        d.approx(
-            loc,
-            "state MASTER: starts as master at once, without waiting for other routers' adverts",
-            "starts as backup and becomes master after Master_Down_Interval unless a better router advertises",
-        );
+        if priority == 255 {
+            d.note(
+                loc,
+                "state MASTER of the address owner: master at once",
+                "the owner (priority 255) becomes master at once too",
+            );
+        } else {
+            d.approx(
+                loc,
+                "state MASTER: starts as backup but takes over after one advert interval (plus a minimal skew) if it hears no master",
+                "starts as backup and waits the full Master_Down_Interval (3 intervals plus skew) unless a better router advertises",
+            );
+        }
     }
     if let Some(loc) = &auth {
         if version == 2 {
