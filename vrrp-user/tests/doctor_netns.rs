@@ -9,7 +9,7 @@ use std::{
 };
 
 use vrrp_tests::{
-    lab::{Lab, Recipe, RoutedPair, nft},
+    lab::{Lab, Node, Recipe, RoutedPair, nft},
     netns::{Netns, require_root_and_netns},
     tmp::TempDir,
 };
@@ -112,6 +112,21 @@ fn doctor_ok_when_set_up_right_and_fails_each_broken_check() {
     r.expect("BIRD configuration", "OK");
     r.expect("datapath on eth0", "OK");
 
+    // Holding the VIP (as master): BIRD has its /32.
+    lab.vip_add(Node::A).unwrap();
+    // BIRD learns the address from a netlink notification: poll (bounded)
+    // until its table has it rather than guessing a delay.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let r = loop {
+        let r = doctor(a, &good);
+        if r.line("BIRD route").starts_with("OK") || std::time::Instant::now() > deadline {
+            break r;
+        }
+    };
+    r.expect("BIRD route 10.1.255.1/32", "OK");
+    assert_eq!(r.code, 0, "{}", r.out);
+    lab.vip_del(Node::A).unwrap();
+
     // Firewall: an input chain dropping by policy.
     nft(
         a,
@@ -206,4 +221,15 @@ fn doctor_fails_without_a_routing_daemon() {
     r.expect("routing daemon", "FAIL");
     r.expect("interface eth0", "OK");
     assert_eq!(r.code, 2);
+}
+
+#[test]
+fn doctor_reads_frr() {
+    require_root_and_netns().unwrap();
+    let lab = Lab::builder().routing(Recipe::FrrOspf).build().unwrap();
+    let tmp = TempDir::new("doctor-frr");
+    let r = doctor(&lab.a, &config(tmp.path(), "10.1.1.10/24"));
+    r.expect("routing daemon FRR", "OK");
+    r.expect("FRR configuration", "OK");
+    assert_eq!(r.code, 0, "{}", r.out);
 }
