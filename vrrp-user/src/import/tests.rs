@@ -203,3 +203,60 @@ fn strict_mode_turns_accept_off() {
     );
     assert!(r.toml.contains("accept_mode = false"));
 }
+
+#[test]
+fn track_files_keep_keepalived_semantics() {
+    let r = import(
+        "vrrp_track_file f {\n file /run/prio\n weight 3\n}\nvrrp_instance v {\n interface eth0\n virtual_router_id 5\n track_file {\n f\n }\n virtual_ipaddress {\n 10.0.0.100/24\n }\n}\n",
+    );
+    assert_eq!(r.outcome(), Outcome::Exact, "{:#?}", r.diagnostics);
+    assert!(
+        r.toml
+            .contains("[[instance.track_file]]\npath = \"/run/prio\"\nweight = 3")
+    );
+}
+
+#[test]
+fn ipv6_instances_run_version_3() {
+    let r = import(
+        "vrrp_instance v6 {\n interface eth0\n virtual_router_id 5\n virtual_ipaddress {\n fe80::1/64\n 2001:db8::1/64\n }\n}\n",
+    );
+    assert!(r.toml.contains("version = 3"), "{}", r.toml);
+    assert!(r.invalid.is_none(), "{:?}", r.invalid);
+}
+
+#[test]
+fn excluded_addresses_become_vips_with_a_warning() {
+    let r = import(
+        "vrrp_instance v {\n interface eth0\n virtual_router_id 5\n virtual_ipaddress {\n 10.0.0.100/24\n }\n virtual_ipaddress_excluded {\n 10.0.0.101/24\n }\n}\n",
+    );
+    assert!(has(&r, Severity::Approximation, "not carried in adverts"));
+    assert!(r.toml.contains("address = \"10.0.0.101/24\""));
+}
+
+#[test]
+fn a_vip_on_lo_becomes_a_host_prefix() {
+    let r = import(
+        "vrrp_instance v {\n interface eth0\n virtual_router_id 5\n virtual_ipaddress {\n 10.1.255.1/24 dev lo\n }\n}\n",
+    );
+    assert!(r.toml.contains("address = \"10.1.255.1/32\""));
+    assert!(has(&r, Severity::Approximation, "whole prefix local"));
+}
+
+#[test]
+fn min_ttl_255_beyond_a_router_is_explained() {
+    let opts = ImportOptions {
+        translate: TranslateOptions {
+            src_prefix_len: Some(24),
+        },
+        ..Default::default()
+    };
+    let r = import_text(
+        "vrrp_instance v {\n interface eth0\n virtual_router_id 5\n unicast_src_ip 10.1.1.10\n unicast_peer {\n 10.1.2.10 min_ttl 255\n }\n virtual_ipaddress {\n 10.1.255.1/32 dev lo\n }\n}\n",
+        "k.conf",
+        &opts,
+    );
+    assert!(has(&r, Severity::Approximation, "arrive below 255"));
+    assert!(r.toml.contains("ttl_min = 240"));
+    assert!(r.invalid.is_none(), "{:?}", r.invalid);
+}
