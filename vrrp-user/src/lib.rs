@@ -3,7 +3,9 @@
 pub mod config;
 pub mod daemon;
 pub mod datapath;
+pub mod doctor;
 pub mod hooks;
+pub mod import;
 pub mod metrics;
 pub mod netlink;
 pub mod sender;

@@ -1,55 +1,11 @@
 //! `vrrpd`: the VRRP daemon's command line.
 
-use std::{path::PathBuf, process::ExitCode};
+mod cli;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use std::process::ExitCode;
 
-#[derive(Parser)]
-#[command(
-    name = "vrrpd",
-    version,
-    about = "VRRP for cross-subnet high availability, with an XDP fast path"
-)]
-struct Cli {
-    #[command(subcommand)]
-    cmd: Cmd,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum LogFormat {
-    Text,
-    Json,
-}
-
-#[derive(Subcommand)]
-enum Cmd {
-    /// Run the daemon in the foreground.
-    Run {
-        /// Configuration file (TOML).
-        #[arg(short, long, default_value = "/etc/vrrpd/vrrpd.toml")]
-        config: PathBuf,
-        /// Log line format.
-        #[arg(long, value_enum, default_value = "text")]
-        log_format: LogFormat,
-    },
-    /// Validate configuration files; print every error with file, line and column.
-    Check {
-        /// Configuration file(s).
-        #[arg(short, long, num_args = 1.., required = true)]
-        config: Vec<PathBuf>,
-    },
-    /// Show the running daemon's instances and counters.
-    Status {
-        /// Print the raw JSON snapshot.
-        #[arg(long)]
-        json: bool,
-        /// Status socket of the daemon.
-        #[arg(short, long, default_value = "/run/vrrpd/vrrpd.sock")]
-        socket: PathBuf,
-    },
-    /// Print the version, the embedded XDP object's size and the supported protocols.
-    Version,
-}
+use clap::Parser;
+use cli::{Cli, Cmd, LogFormat};
 
 fn main() -> ExitCode {
     // Started by the daemon itself to load the XDP object: does that and exits.
@@ -124,6 +80,25 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Cmd::Doctor { config } => {
+            let report = vrrp_user::doctor::run(&config);
+            for c in &report.checks {
+                println!("{c}");
+            }
+            let worst = report.worst();
+            println!(
+                "doctor: {} checks, worst {}",
+                report.checks.len(),
+                worst.to_string().trim()
+            );
+            ExitCode::from(worst.exit_code())
+        }
+        Cmd::ImportKeepalived {
+            file,
+            output,
+            config_id,
+            src_prefix_len,
+        } => import_keepalived(&file, output.as_deref(), config_id, src_prefix_len),
         Cmd::Version => {
             println!(
                 "vrrpd {} (VRRPv3 RFC 9568, VRRPv2 RFC 3768; XDP object {} bytes)",
@@ -133,6 +108,72 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
     }
+}
+
+fn import_keepalived(
+    file: &std::path::Path,
+    output: Option<&std::path::Path>,
+    config_id: Option<String>,
+    src_prefix_len: Option<u8>,
+) -> ExitCode {
+    use vrrp_user::import::{self, ImportOptions, Outcome, ParseOptions, TranslateOptions};
+    let opts = ImportOptions {
+        parse: ParseOptions { config_id },
+        translate: TranslateOptions { src_prefix_len },
+    };
+    let report = match import::import_file(file, &opts) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("vrrpd: {e}");
+            return ExitCode::from(Outcome::Failed.exit_code());
+        }
+    };
+    for d in &report.diagnostics {
+        eprintln!("{d}");
+    }
+    let outcome = report.outcome();
+    if let Some(errors) = &report.invalid {
+        // Keep the rejected text where the user can read the positions.
+        match output {
+            Some(path) => {
+                let rejected = path.with_extension("toml.rejected");
+                let name = rejected.display().to_string();
+                let _ = std::fs::write(&rejected, &report.toml);
+                let errors = vrrp_user::config::parse(&report.toml, &name)
+                    .err()
+                    .unwrap_or_else(|| errors.clone());
+                eprintln!(
+                    "vrrpd: the translated configuration does not pass `vrrpd check` (kept as {name}):\n{errors}"
+                );
+            }
+            None => eprintln!(
+                "vrrpd: the translated configuration does not pass `vrrpd check` (positions in the text below):\n{errors}\n{}",
+                report.toml
+            ),
+        }
+    }
+    if outcome == Outcome::Failed {
+        eprintln!("vrrpd: {}: not imported", file.display());
+        return ExitCode::from(outcome.exit_code());
+    }
+    match output {
+        Some(path) => {
+            if let Err(e) = std::fs::write(path, &report.toml) {
+                eprintln!("vrrpd: cannot write {}: {e}", path.display());
+                return ExitCode::from(Outcome::Failed.exit_code());
+            }
+        }
+        None => print!("{}", report.toml),
+    }
+    eprintln!(
+        "vrrpd: {}: {}",
+        file.display(),
+        match outcome {
+            Outcome::Exact => "imported exactly",
+            _ => "imported with the differences listed above",
+        }
+    );
+    ExitCode::from(outcome.exit_code())
 }
 
 /// `VRRPD_LOG` takes `level` or `target=level` directives, comma-separated

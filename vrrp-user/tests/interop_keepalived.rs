@@ -1,5 +1,9 @@
 //! Interop with a real keepalived (Debian's 2.2.7) as the peer, across a router.
 //!
+//! The `imported_*` tests run vrrpd with the file `vrrpd import-keepalived` made
+//! from the keepalived.conf node A would have (the import must be exact), so an
+//! imported pair elects and fails over both ways.
+//!
 //! Topology (the `routed()` one of daemon_netns.rs): node A runs vrrpd on
 //! 10.1.1.10/24, node B runs keepalived on 10.1.2.10/24, a router namespace joins
 //! the two subnets, adverts go by unicast, and the VIP 10.1.255.1/32 lives on the
@@ -315,7 +319,43 @@ dev = "lo"
     )
 }
 
+/// vrrpd's file made by `import-keepalived` from the keepalived file node A
+/// would have if it ran keepalived: the same template with A's and B's
+/// addresses swapped. The import must be exact.
+fn imported_vrrpd_config(node: &Node, p: Proto, priority: u8) -> String {
+    use vrrp_user::import::{self, ImportOptions, Outcome, TranslateOptions};
+    let original = keepalived_config_for(p, priority, "node-a", ADDR[A], ADDR[B]);
+    let opts = ImportOptions {
+        translate: TranslateOptions {
+            src_prefix_len: Some(24),
+        },
+        ..Default::default()
+    };
+    let report = import::import_text(&original, "node-a/keepalived.conf", &opts);
+    assert_eq!(
+        report.outcome(),
+        Outcome::Exact,
+        "import not exact: {:#?}\n{}",
+        report.diagnostics,
+        report.toml
+    );
+    // The test's own status socket, the one key keepalived has no word for.
+    report.toml.replacen(
+        "[global]\n",
+        &format!(
+            "[global]\nstatus_socket = \"{}\"\n",
+            node.socket().display()
+        ),
+        1,
+    )
+}
+
 fn keepalived_config(p: Proto, priority: u8, name: &str) -> String {
+    keepalived_config_for(p, priority, name, ADDR[B], ADDR[A])
+}
+
+/// keepalived's file for a node with address `src` and peer `peer`.
+fn keepalived_config_for(p: Proto, priority: u8, name: &str, src: &str, peer: &str) -> String {
     format!(
         r#"global_defs {{
     router_id {name}
@@ -341,8 +381,8 @@ vrrp_instance vi51 {{
 "#,
         version = p.version,
         int = p.keepalived_advert_int(),
-        a = ADDR[A],
-        b = ADDR[B],
+        a = peer,
+        b = src,
     )
 }
 
@@ -463,7 +503,7 @@ struct Lab {
 }
 
 impl Lab {
-    fn new(tmp: &Path, version: u8, master: Kind) -> Lab {
+    fn new(tmp: &Path, version: u8, master: Kind, imported: bool) -> Lab {
         require_root_and_netns().unwrap();
         require_keepalived();
         let p = Proto::new(version);
@@ -485,13 +525,21 @@ impl Lab {
         } else {
             [LOW, HIGH]
         };
-        std::fs::write(a.config(), vrrpd_config(&a, p, priority[A])).unwrap();
+        let config = if imported {
+            imported_vrrpd_config(&a, p, priority[A])
+        } else {
+            vrrpd_config(&a, p, priority[A])
+        };
+        std::fs::write(a.config(), config).unwrap();
         std::fs::write(b.config(), keepalived_config(p, priority[B], &b.ns.name)).unwrap();
         let sampler = Sampler::start([&a.ns.name, &b.ns.name]);
         let now = Instant::now();
         Lab {
             p,
-            name: format!("v{version} {master:?} master"),
+            name: format!(
+                "v{version} {master:?} master{}",
+                if imported { " (imported)" } else { "" }
+            ),
             nodes: [a, b],
             priority,
             _router: r,
@@ -757,8 +805,26 @@ impl Lab {
 
 fn case(version: u8, master: Kind) {
     let tmp = TempDir::new(&format!("ka{version}{master:?}"));
-    let mut lab = Lab::new(tmp.path(), version, master);
+    let mut lab = Lab::new(tmp.path(), version, master, false);
     lab.run();
+}
+
+/// vrrpd runs the file `vrrpd import-keepalived` made from node A's
+/// keepalived.conf; keepalived on B runs its original file.
+fn imported_case(version: u8, master: Kind) {
+    let tmp = TempDir::new(&format!("kai{version}{master:?}"));
+    let mut lab = Lab::new(tmp.path(), version, master, true);
+    lab.run();
+}
+
+#[test]
+fn imported_v3_keepalived_master_vrrpd_backup() {
+    imported_case(3, Kind::Keepalived);
+}
+
+#[test]
+fn imported_v3_vrrpd_master_keepalived_backup() {
+    imported_case(3, Kind::Vrrpd);
 }
 
 #[test]
@@ -779,4 +845,9 @@ fn v2_keepalived_master_vrrpd_backup() {
 #[test]
 fn v2_vrrpd_master_keepalived_backup() {
     case(2, Kind::Vrrpd);
+}
+
+#[test]
+fn imported_v2_keepalived_master_vrrpd_backup() {
+    imported_case(2, Kind::Keepalived);
 }

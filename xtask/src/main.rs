@@ -1,9 +1,15 @@
-//! Project tasks: `cargo xtask setup|test|build-and-run|demo|bench|fuzz`.
+//! Project tasks: `cargo xtask setup|test|build-and-run|demo|bench|package`.
 //!
 //! The build itself needs no xtask (aya-build in vrrp-user/build.rs compiles the eBPF
 //! object during a plain `cargo build`); this only orchestrates set-up and runs.
 
 mod bench;
+// vrrpd's command line, for the man pages and completions of `package`.
+#[path = "../../vrrp-user/src/cli.rs"]
+#[allow(dead_code)]
+mod cli;
+mod manpage;
+mod package;
 mod setup;
 
 use std::{
@@ -50,6 +56,9 @@ enum Cmd {
     /// Benchmarks against keepalived (namespaces + criterion); writes BENCHMARKS.md
     /// and docs/bench/. Not part of the test suite.
     Bench(bench::BenchArgs),
+    /// Build the Debian package (target/debian/vrrpd_VERSION_ARCH.deb): binary,
+    /// systemd unit, /etc/vrrpd/vrrpd.toml, man pages, completions, rt_protos entry.
+    Package,
 }
 
 fn main() -> ExitCode {
@@ -60,6 +69,7 @@ fn main() -> ExitCode {
         Cmd::BuildAndRun { args } => build_and_run(&args),
         Cmd::Demo { args } => demo(&args),
         Cmd::Bench(args) => bench::bench(&args),
+        Cmd::Package => package::package().map(|_| ()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -107,9 +117,11 @@ fn test(no_lint: bool, args: &[String]) -> Result<()> {
             "warnings",
         ]))?;
     }
+    // The package test (vrrp-user/tests/package_deb.rs) installs this .deb.
+    let deb = package::package()?;
     step("cargo test --workspace (unit, property, XDP verdict and namespace tests)");
     let mut cmd = Command::new("cargo");
-    cmd.args(["test", "--workspace"]);
+    cmd.args(["test", "--workspace"]).env("VRRPD_DEB", &deb);
     if !args.is_empty() {
         cmd.arg("--").args(args);
     }

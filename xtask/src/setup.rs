@@ -52,12 +52,18 @@ fn installed(pkg: &str) -> bool {
 }
 
 fn apt() -> Result<()> {
-    let missing: Vec<&str> = APT_PACKAGES
+    ensure_apt(APT_PACKAGES)
+}
+
+/// Installs the Debian packages of `packages` that are missing, saying for
+/// each whether it is present or will be installed (and why).
+pub fn ensure_apt(packages: &[(&str, &str)]) -> Result<()> {
+    let missing: Vec<&str> = packages
         .iter()
         .filter(|(p, _)| !installed(p))
         .map(|(p, _)| *p)
         .collect();
-    for (p, why) in APT_PACKAGES {
+    for (p, why) in packages {
         if !missing.contains(p) {
             println!("  apt: {p} present");
         } else {
