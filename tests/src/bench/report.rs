@@ -389,6 +389,18 @@ fn cost_text(r: &scale::Run, end: usize) -> String {
 
 /// Why vrrpd's `end` costs what it does in `c`: the figures that explain it, from the
 /// same runs, and the top of its profile.
+/// What the investigation of the 1,020-instance flapping found (a diagnostic run, not
+/// this benchmark's): kept beside the figures because they cannot show it.
+const FINDING_1020: &str = "Why 1,020 x 10 ms does not hold here (investigated with a capture on the master's \
+    egress and `perf sched` on the master): the backups' takeovers all follow real gaps on the wire, 36 to 58 ms \
+    without an advert for a few hundred VRIDs at once, every one or two seconds; the master never sleeps through \
+    them but runs for up to 58 ms in one go. Each wake sends 1,020 adverts (four `sendmmsg` of 255), and on veth \
+    every packet's receive, the backup's XDP run included, executes inside the sender's `sendmmsg` (softirq on \
+    the sending CPU): a wake costs 4 to 10 ms of the master's one thread, and on a 2-core VM shared with the \
+    backup, softirqs and the harness, some wakes stretch past Master_Down_Interval - interval = 26 ms. There \
+    are no veth drops, no refused sends and no steal time. keepalived misses the same way. What would help: \
+    spreading the interfaces' grids over the interval (shorter bursts) or a second sending thread.";
+
 fn cpu_why(sc: &scale::ScaleResults, c: Case, end: usize, verdict: &str) -> String {
     let (Some(ours), Some(ka)) = (sc.get(c, System::VrrpdXdp), sc.get(c, System::Keepalived))
     else {
@@ -616,6 +628,7 @@ fn cpu_targets(md: &mut String, why: &mut Vec<String>, sc: Option<&scale::ScaleR
                 r.transitions, r.vips_end[1]
             );
             why.push(cpu_why(sc, c1020, 1, "the election did not hold"));
+            why.push(FINDING_1020.to_string());
             v
         }
         None => "not measured".into(),
