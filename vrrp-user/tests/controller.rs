@@ -777,6 +777,23 @@ fn leases_are_refreshed_every_third_of_their_length() {
 }
 
 #[test]
+fn the_upkeep_deadline_follows_state_and_leases() {
+    let mut rig = Rig::master(&conf("vip_lease_s = 30"));
+    let at = rig.now + Duration::from_secs(10);
+    assert_eq!(rig.ctl.next_upkeep(), Some(at));
+    assert_eq!(rig.ctl.next_upkeep(), Some(at), "asked again: the same");
+    rig.advance(Duration::from_secs(10));
+    let _ = rig.ctl.upkeep(rig.now);
+    assert_eq!(
+        rig.ctl.next_upkeep(),
+        Some(rig.now + Duration::from_secs(10))
+    );
+    // Leaving mastership ends the lease upkeep.
+    let _ = rig.ctl.shutdown(rig.now);
+    assert_eq!(rig.ctl.next_upkeep(), None);
+}
+
+#[test]
 fn a_vip_removed_behind_our_back_is_put_back() {
     let mut rig = Rig::master(&conf(""));
     let w = rig

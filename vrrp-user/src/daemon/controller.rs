@@ -72,6 +72,10 @@ pub struct Controller {
     /// Instances (by datapath key) whose sinks queued adverts since the last
     /// [`Controller::sends_flushed`].
     queued: Vec<(u32, u8)>,
+    /// [`Controller::next_upkeep`], kept between calls: the event loop asks at every
+    /// wake, and a scan of 1,020 instances per wake was a flapping backup's largest
+    /// cost. `None` when a lease, resync or state may have moved it.
+    upkeep_at: Option<Option<Instant>>,
 }
 
 /// What a reload did, per instance, for the log line.
@@ -108,6 +112,7 @@ impl Controller {
             follow: Box::new(NoFollow),
             dirty: true,
             queued: Vec::new(),
+            upkeep_at: None,
         };
         let diff = config::diff(&ctl.config, &config);
         let prepared = prepare(&config, &diff, &HashMap::new(), host, sinks)?;
@@ -373,7 +378,16 @@ impl Controller {
     /// When [`Controller::upkeep`] next has work: a master's lease a third gone, or a
     /// resync after dropped kernel work. None when there is nothing to keep up, so an
     /// idle daemon sleeps until the protocol or the kernel wakes it.
-    pub fn next_upkeep(&self) -> Option<Instant> {
+    pub fn next_upkeep(&mut self) -> Option<Instant> {
+        if let Some(at) = self.upkeep_at {
+            return at;
+        }
+        let at = self.scan_upkeep();
+        self.upkeep_at = Some(at);
+        at
+    }
+
+    fn scan_upkeep(&self) -> Option<Instant> {
         self.groups
             .iter()
             .flat_map(|g| &g.members)
@@ -395,6 +409,7 @@ impl Controller {
     /// Upkeep due at `now`: re-sets the VIP lease of masters whose lease is a third
     /// gone, and queues the whole kernel state again for instances that lost kernel work.
     pub fn upkeep(&mut self, now: Instant) -> Vec<Work> {
+        self.upkeep_at = None;
         for g in &mut self.groups {
             for inst in &mut g.members {
                 if inst.resync_at.is_some_and(|at| at <= now) {
@@ -433,6 +448,7 @@ impl Controller {
         if let Some(inst) = self.instance_mut(instance) {
             inst.stats.kernel_dropped += 1;
             inst.resync_at.get_or_insert(now + RESYNC_RETRY);
+            self.upkeep_at = None;
             self.dirty = true;
         }
     }
@@ -463,6 +479,7 @@ impl Controller {
         host: &dyn Host,
         sinks: &mut dyn OpenSink,
     ) -> Result<(ReloadReport, Vec<Work>)> {
+        self.upkeep_at = None;
         let diff = config::diff(&self.config, &new);
         let senders: HashMap<String, SenderConfig> = self
             .instances()
@@ -850,6 +867,7 @@ impl Controller {
                 if t.to != State::Master {
                     inst.lease_set = None;
                 }
+                self.upkeep_at = None;
             }
             Action::SendAdvert {
                 priority,
@@ -889,6 +907,7 @@ impl Controller {
                 inst.accept = accept;
                 inst.nft_used |= !accept;
                 inst.lease_set = inst.spec.cfg.vip_lease.map(|_| now);
+                self.upkeep_at = None;
             }
             Action::RemoveVips => {
                 let op = KernelOp::RemoveVips {
