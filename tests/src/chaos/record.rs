@@ -18,8 +18,9 @@ pub struct ClientFigures {
     pub answered_twice: usize,
     /// Probes lost once the lab had settled.
     pub lost_after_settle: usize,
-    /// False when the holder had `accept_mode = false` (it must then drop what
-    /// the client sends to the VIP, by RFC 9568), so losses are not judged.
+    /// False when the holder had `accept_mode = false` at some point of the
+    /// episode (it must then drop what the client sends to the VIP, by RFC 9568),
+    /// so losses are not judged.
     pub judged: bool,
 }
 

@@ -92,10 +92,12 @@ pub fn kind_table(log: &RunLog) -> String {
         r.settle_max = r.settle_max.max(e.settle_ms.unwrap_or(0.0));
         r.split_max = r.split_max.max(e.split_brain_ms);
         r.split_total += e.split_brain_ms;
-        r.outage_max = r.outage_max.max(e.client.outage_ms);
+        if e.client.judged {
+            r.outage_max = r.outage_max.max(e.client.outage_ms);
+        }
     }
     let mut s = String::from(
-        "| fault kind | injected | with violations | settle max ms | split brain max ms | split brain total ms | client outage max ms |\n\
+        "| fault kind | injected | with violations | settle max ms | split brain max ms | split brain total ms | client outage max ms (accept mode on) |\n\
          |---|---|---|---|---|---|---|\n",
     );
     let mut total = 0;

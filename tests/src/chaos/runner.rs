@@ -276,6 +276,9 @@ impl Run {
                 ..Default::default()
             },
         };
+        // An accept mode switched by this step drops the client's probes until the
+        // `nft` run that switches it has finished: judged only if on throughout.
+        let accept_before = [self.params[0].accept_mode, self.params[1].accept_mode];
         let active = inject::inject(&mut self.rig, &step.fault, roles, &mut self.params)?;
         if let Fault::Restart { .. } = step.fault {
             let node = node.expect("a restart has a node");
@@ -301,6 +304,9 @@ impl Run {
         ep.times.heal = heal_ns;
         ep.times.end = end_ns;
         self.judge(&mut ep, settled, settled_wait_ns, bound.total(), window)?;
+        if let Some(h) = ep.holder_after.as_deref() {
+            ep.client.judged &= accept_before[usize::from(h == "B")];
+        }
         self.read_usage();
         Ok(ep)
     }
