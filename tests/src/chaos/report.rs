@@ -25,7 +25,11 @@ pub fn print_episode(ep: &Episode) {
         println!("            {at:>+9.1} ms  {what}");
     }
     let verdict = if ep.violations.is_empty() {
-        "ok".to_string()
+        if ep.routing_flaps.is_empty() {
+            "ok".to_string()
+        } else {
+            format!("ok for VRRP; routing flap: {}", ep.routing_flaps.join("; "))
+        }
     } else {
         format!("VIOLATION: {}", ep.violations.join("; "))
     };
@@ -165,6 +169,20 @@ pub fn summary(log: &RunLog) -> String {
     s += &kind_table(log);
     s += "\nDaemon processes (leak check: first reading after their first fault against the last):\n\n";
     s += &lives_table(log);
+    let flaps: Vec<&Episode> = log
+        .episodes
+        .iter()
+        .filter(|e| !e.routing_flaps.is_empty())
+        .collect();
+    let _ = writeln!(
+        s,
+        "\nRouting flaps (route lost after settling, one node holding the VIP throughout; \
+         not judged): {}",
+        flaps.len()
+    );
+    for e in flaps {
+        let _ = writeln!(s, "  step {}: {}", e.step.index, e.routing_flaps.join("; "));
+    }
     s += "\nAfter the last stop:\n";
     for c in &log.end_checks {
         let _ = writeln!(s, "  {c}");

@@ -163,9 +163,20 @@ pub fn run(opts: &Options) -> Result<RunLog> {
 }
 
 impl Run {
+    /// A reading for every running daemon; a life's first only once its daemon
+    /// answers status (start-up done: its datapath and sockets are open), so a
+    /// start still under way is not taken for a leak later.
     fn read_usage(&mut self) {
-        for life in self.log.lives.iter_mut().filter(|l| l.running) {
-            life.read();
+        for i in 0..self.log.lives.len() {
+            let life = &self.log.lives[i];
+            if !life.running {
+                continue;
+            }
+            let node = if life.node == "A" { Node::A } else { Node::B };
+            if life.first.is_none() && self.rig.status(node).is_err() {
+                continue;
+            }
+            self.log.lives[i].read();
         }
     }
 
@@ -271,6 +282,7 @@ impl Run {
             client: ClientFigures::default(),
             timeline: vec![(0.0, resolved(&step.fault, roles))],
             violations: Vec::new(),
+            routing_flaps: Vec::new(),
             times: Times {
                 fault: fault_ns,
                 ..Default::default()
@@ -339,7 +351,22 @@ impl Run {
             ));
             return Ok(());
         }
-        match tl.settled_since(t.heal, t.end) {
+        let stable_from = settled_wait_ns.saturating_sub(window.as_nanos() as u64);
+        let later = tl.settled_since(t.heal, t.end);
+        let changed = later.is_none_or(|(since, _)| {
+            since + window.as_nanos() as u64 > settled_wait_ns + POLL.as_nanos() as u64 * 4
+        });
+        if changed && let Some(h) = tl.sole_holder(stable_from, t.end) {
+            ep.routing_flaps.push(format!(
+                "the router lost its route with {h:?} holding the VIP throughout: {}",
+                now.describe()
+            ));
+            ep.times.settled = Some(stable_from);
+            ep.settle_ms = Some(ms(stable_from.saturating_sub(t.heal)));
+            ep.holder_after = Some(letter(h));
+            return Ok(());
+        }
+        match later {
             None => ep.violations.push(format!(
                 "settled, then changed again before the next fault: {}",
                 now.describe()

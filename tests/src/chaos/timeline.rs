@@ -109,6 +109,19 @@ impl Timeline {
         Some((since, holder))
     }
 
+    /// The node that alone held the VIP through all of `[from, to)`, if one did
+    /// (whatever the route did meanwhile).
+    pub fn sole_holder(&self, from: u64, to: u64) -> Option<Node> {
+        let segs = self.segments(from, to);
+        let first = segs.first()?.now.holders;
+        let node = match first {
+            [true, false] => Node::A,
+            [false, true] => Node::B,
+            _ => return None,
+        };
+        segs.iter().all(|s| s.now.holders == first).then_some(node)
+    }
+
     /// The changes of `[from, to)` as lines of a timeline: (time, what).
     pub fn events(&self, from: u64, to: u64) -> Vec<(u64, String)> {
         self.segments(from, to)
@@ -154,6 +167,17 @@ mod tests {
         // At 250 A alone holds and is routed: settled since 0.
         assert_eq!(t.settled_since(0, 250), Some((0, Node::A)));
         assert_eq!(t.settled_since(0, 580), None);
+    }
+
+    #[test]
+    fn sole_holder_ignores_the_route() {
+        let t = Timeline {
+            a: vec![(0, true)],
+            b: vec![(0, false)],
+            route: vec![(0, Some(Node::A)), (100, None), (200, Some(Node::A))],
+        };
+        assert_eq!(t.sole_holder(0, 300), Some(Node::A));
+        assert_eq!(tl().sole_holder(0, 1000), None);
     }
 
     #[test]
