@@ -12,6 +12,7 @@ pub mod host;
 pub mod instance;
 pub mod kernel;
 mod noaccept;
+mod protect;
 mod signals;
 mod snapshot;
 pub mod spec;
@@ -125,6 +126,9 @@ pub async fn run(opts: RunOptions) -> Result<()> {
         None => None,
     };
 
+    // Real-time scheduling and locked memory, if `[global]` asks: after the
+    // datapath's mappings exist (they are locked too), before the first timer.
+    protect::apply(&ctl.config.global)?;
     let mut signals = signals::forward()?;
     info!(
         datapath = %dp.mode(),
