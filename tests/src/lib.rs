@@ -3,6 +3,7 @@
 //! from the protocol's timers.
 
 pub mod bench;
+pub mod chaos;
 pub mod frames;
 pub mod lab;
 pub mod netns;

@@ -481,6 +481,31 @@ vrrp_instance vip {{
         Ok(pid)
     }
 
+    /// The PID of a node's running daemon (vrrpd, or keepalived's parent).
+    pub fn pid(&self, node: Node) -> Option<u32> {
+        self.pids[Self::idx(node)]
+    }
+
+    /// Sends `signal` to a node's running daemon and keeps it as running (SIGHUP).
+    pub fn signal(&self, node: Node, signal: i32) -> Result<()> {
+        let pid = self.pids[Self::idx(node)]
+            .with_context(|| format!("{node:?}'s daemon is not running"))?;
+        self.lab.node(node).signal(pid, signal)
+    }
+
+    /// If a node's running daemon has exited, forgets it and returns its status.
+    pub fn exited(&mut self, node: Node) -> Result<Option<std::process::ExitStatus>> {
+        let Some(pid) = self.pids[Self::idx(node)] else {
+            return Ok(None);
+        };
+        let status = self.lab.node_mut(node).wait_exit(pid, Duration::ZERO)?;
+        if status.is_some() {
+            self.pids[Self::idx(node)] = None;
+            self.children[Self::idx(node)] = None;
+        }
+        Ok(status)
+    }
+
     /// Waits for a signalled daemon to exit.
     pub fn reap(&mut self, node: Node, pid: u32) -> Result<()> {
         if self

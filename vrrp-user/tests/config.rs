@@ -877,6 +877,34 @@ fn global_rules() {
     ));
     assert_eq!(c.global.metrics_listen, Some("[::1]:9650".parse().unwrap()));
     assert_eq!(c.global.script_user.as_deref(), Some("vrrp"));
+    assert_eq!(c.global.realtime, None);
+    assert!(!c.global.lock_memory);
+}
+
+#[test]
+fn global_realtime_rules() {
+    let global = |body: &str| format!("[global]\n{body}\n\n{}", instance_with(""));
+    one_error(
+        &global("realtime_scheduling = \"rr\"\nrealtime_priority = 100"),
+        "t.toml:3:21: global: realtime_priority = 100 is out of range 1..99 \
+         (sched_setscheduler's real-time range)",
+    );
+    one_error(
+        &global("realtime_priority = 5"),
+        "t.toml:2:21: global: realtime_priority has no effect without realtime_scheduling = \
+         \"fifo\" or \"rr\"",
+    );
+    let c = ok(&global("realtime_scheduling = \"rr\"\nlock_memory = true"));
+    assert_eq!(
+        c.global.realtime,
+        Some(vrrp_user::config::Realtime {
+            policy: vrrp_user::config::SchedPolicy::Rr,
+            priority: 10,
+        })
+    );
+    assert!(c.global.lock_memory);
+    let c = ok(&global("realtime_scheduling = \"off\""));
+    assert_eq!(c.global.realtime, None);
 }
 
 // ---------------------------------------------------------------- serde-level errors

@@ -1,9 +1,10 @@
-//! Project tasks: `cargo xtask setup|test|build-and-run|demo|bench|package`.
+//! Project tasks: `cargo xtask setup|test|build-and-run|demo|chaos|bench|package`.
 //!
 //! The build itself needs no xtask (aya-build in vrrp-user/build.rs compiles the eBPF
 //! object during a plain `cargo build`); this only orchestrates set-up and runs.
 
 mod bench;
+mod chaos;
 // vrrpd's command line, for the man pages and completions of `package`.
 #[path = "../../vrrp-user/src/cli.rs"]
 #[allow(dead_code)]
@@ -53,6 +54,10 @@ enum Cmd {
         #[arg(last = true)]
         args: Vec<String>,
     },
+    /// Seeded chaos on the failure lab: random faults, one at a time, each judged
+    /// against the invariants (one VIP holder, routed to it, within a bound); a
+    /// table, a timeline and a JSON log that `--replay` runs again.
+    Chaos(chaos::ChaosArgs),
     /// Benchmarks against keepalived (namespaces + criterion); writes BENCHMARKS.md
     /// and docs/bench/. Not part of the test suite.
     Bench(bench::BenchArgs),
@@ -68,6 +73,7 @@ fn main() -> ExitCode {
         Cmd::Test { no_lint, args } => test(no_lint, &args),
         Cmd::BuildAndRun { args } => build_and_run(&args),
         Cmd::Demo { args } => demo(&args),
+        Cmd::Chaos(args) => chaos::chaos(&args),
         Cmd::Bench(args) => bench::bench(&args),
         Cmd::Package => package::package().map(|_| ()),
     };

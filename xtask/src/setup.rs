@@ -160,3 +160,30 @@ fn nightly_llvm_major() -> Result<String> {
         .map(str::to_string)
         .context("reading the nightly's LLVM version")
 }
+
+/// Says whether this kernel has netem. It cannot be installed from packages (it is
+/// a kernel option, `CONFIG_NET_SCH_NETEM`), so the chaos run never needs it: loss
+/// is nftables' `numgen`, delay the lab's own delay line (tests/src/chaos/delay.rs).
+pub fn report_netem() {
+    let config = Command::new("sh")
+        .args([
+            "-c",
+            "zcat /proc/config.gz 2>/dev/null || cat /boot/config-$(uname -r) 2>/dev/null",
+        ])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let state = config
+        .lines()
+        .find_map(|l| l.strip_prefix("CONFIG_NET_SCH_NETEM="))
+        .map(str::to_string);
+    match state.as_deref() {
+        Some("y") | Some("m") => println!(
+            "  kernel: netem available; the chaos run does not need it (nftables loss, delay line)"
+        ),
+        _ => println!(
+            "  kernel: no netem (CONFIG_NET_SCH_NETEM not set; no package adds it): \
+             the chaos run drops with nftables and delays with its own delay line"
+        ),
+    }
+}

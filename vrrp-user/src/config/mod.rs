@@ -32,8 +32,9 @@ pub use reload::{
     tracked_script, tracked_weights,
 };
 pub use types::{
-    Config, Datapath, Family, Garp, Global, Hooks, Instance, Peer, Route, RouteProtocol, Scope,
-    SyncGroup, Track, TrackFile, TrackInterface, TrackScript, Transport, Version, Vip,
+    Config, Datapath, Family, Garp, Global, Hooks, Instance, Peer, Realtime, Route, RouteProtocol,
+    SchedPolicy, Scope, SyncGroup, Track, TrackFile, TrackInterface, TrackScript, Transport,
+    Version, Vip,
 };
 
 /// Reads and validates the file at `path`. Errors name the file as given.

@@ -34,6 +34,18 @@ pub(crate) struct RawGlobal {
     pub route_protocol: Option<Int>,
     pub route_protocol_name: Option<Str>,
     pub datapath: Option<Spanned<Datapath>>,
+    pub realtime_scheduling: Option<Spanned<RawSched>>,
+    pub realtime_priority: Option<Int>,
+    pub lock_memory: Option<Bool>,
+}
+
+/// `realtime_scheduling = "off" | "fifo" | "rr"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum RawSched {
+    Off,
+    Fifo,
+    Rr,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

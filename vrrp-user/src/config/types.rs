@@ -48,6 +48,25 @@ pub struct Global {
     pub route_protocol: RouteProtocol,
     /// Default datapath for instances that do not choose one.
     pub datapath: Datapath,
+    /// Real-time scheduling of the daemon; `None` keeps the normal scheduler.
+    pub realtime: Option<Realtime>,
+    /// Lock every page of the daemon in memory (`mlockall`).
+    pub lock_memory: bool,
+}
+
+/// `realtime_scheduling` and `realtime_priority`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Realtime {
+    pub policy: SchedPolicy,
+    /// 1..=99, as `sched_setscheduler(2)` takes it.
+    pub priority: u8,
+}
+
+/// A real-time scheduling policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SchedPolicy {
+    Fifo,
+    Rr,
 }
 
 /// The `rtm_protocol` number vrrpd marks its routes with, and its name

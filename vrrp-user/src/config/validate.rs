@@ -13,13 +13,19 @@ use super::error::Diagnostics;
 use super::fields::{Checker, reserved_protocol_name};
 use super::instance;
 use super::routes;
-use super::schema::{RawFile, RawGlobal, RawInstance, RawSyncGroup};
-use super::types::{Config, Datapath, Family, Global, RouteProtocol, SyncGroup};
+use super::schema::{RawFile, RawGlobal, RawInstance, RawSched, RawSyncGroup};
+use super::types::{
+    Config, Datapath, Family, Global, Realtime, RouteProtocol, SchedPolicy, SyncGroup,
+};
 
 pub(crate) const DEFAULT_STATUS_SOCKET: &str = "/run/vrrpd/vrrpd.sock";
 /// The netlink driver's default mark: one number for both.
 pub(crate) const DEFAULT_ROUTE_PROTOCOL: u8 = crate::netlink::DEFAULT_PROTO;
 pub(crate) const DEFAULT_ROUTE_PROTOCOL_NAME: &str = "vrrpd";
+/// `realtime_priority` when `realtime_scheduling` is on and no priority is given:
+/// above every normal task, below the kernel's interrupt threads (50), so the
+/// network's own work still comes first (docs/configuration.md).
+pub(crate) const DEFAULT_RT_PRIORITY: u8 = 10;
 /// `sun_path` holds 108 bytes including the terminating NUL.
 const SUN_PATH_MAX: usize = 107;
 
@@ -147,6 +153,7 @@ fn global(d: &mut Diagnostics, g: &RawGlobal) -> Option<Global> {
             }
         }
     };
+    let realtime = realtime(&mut c, g);
     Some(Global {
         status_socket: status_socket?,
         metrics_listen: metrics_listen?,
@@ -156,7 +163,44 @@ fn global(d: &mut Diagnostics, g: &RawGlobal) -> Option<Global> {
             name: name?,
         },
         datapath: g.datapath.as_ref().map_or(Datapath::Auto, |d| *d.get_ref()),
+        realtime: realtime?,
+        lock_memory: g.lock_memory.as_ref().is_some_and(|b| *b.get_ref()),
     })
+}
+
+/// `realtime_scheduling` and `realtime_priority`: `Some(None)` for off.
+fn realtime(c: &mut Checker, g: &RawGlobal) -> Option<Option<Realtime>> {
+    let policy = match g.realtime_scheduling.as_ref().map(|p| *p.get_ref()) {
+        None | Some(RawSched::Off) => None,
+        Some(RawSched::Fifo) => Some(SchedPolicy::Fifo),
+        Some(RawSched::Rr) => Some(SchedPolicy::Rr),
+    };
+    let priority = match &g.realtime_priority {
+        None => Some(DEFAULT_RT_PRIORITY),
+        Some(v) => c
+            .int(
+                v,
+                "realtime_priority",
+                1,
+                99,
+                " (sched_setscheduler's real-time range)",
+            )
+            .map(|n| n as u8),
+    };
+    match (policy, &g.realtime_priority) {
+        (None, Some(v)) => {
+            c.err(
+                &v.span(),
+                "realtime_priority has no effect without realtime_scheduling = \"fifo\" or \"rr\"",
+            );
+            None
+        }
+        (None, None) => Some(None),
+        (Some(policy), _) => Some(Some(Realtime {
+            policy,
+            priority: priority?,
+        })),
+    }
 }
 
 fn duplicate_names(d: &mut Diagnostics, instances: &[RawInstance]) {

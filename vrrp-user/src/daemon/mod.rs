@@ -12,6 +12,7 @@ pub mod host;
 pub mod instance;
 pub mod kernel;
 mod noaccept;
+mod protect;
 mod signals;
 mod snapshot;
 pub mod spec;
@@ -71,6 +72,10 @@ pub async fn run(opts: RunOptions) -> Result<()> {
     }
     if config.instances.iter().any(|i| !i.accept_mode) {
         noaccept::reset().await.context("accept_mode = false")?;
+    } else if let Err(e) = noaccept::reset().await {
+        // Only a run with accept_mode = false makes the table; without nft there
+        // was none to make.
+        tracing::debug!("no nftables table of a previous run to remove: {e}");
     }
 
     let run_as = match &config.global.script_user {
@@ -121,6 +126,9 @@ pub async fn run(opts: RunOptions) -> Result<()> {
         None => None,
     };
 
+    // Real-time scheduling and locked memory, if `[global]` asks: after the
+    // datapath's mappings exist (they are locked too), before the first timer.
+    protect::apply(&ctl.config.global)?;
     let mut signals = signals::forward()?;
     info!(
         datapath = %dp.mode(),
@@ -247,6 +255,12 @@ pub async fn run(opts: RunOptions) -> Result<()> {
         .is_err()
     {
         warn!("shutdown: kernel changes or stop hooks still running after 15 s; leaving anyway");
+    }
+    // The kernel workers are done: nothing blocks or unblocks any more.
+    if noaccept::used()
+        && let Err(e) = noaccept::reset().await
+    {
+        warn!("shutdown: could not remove the accept_mode nftables table: {e}");
     }
     info!("vrrpd stopped");
     Ok(())

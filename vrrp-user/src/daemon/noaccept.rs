@@ -3,8 +3,10 @@
 //! per-address switch for that, so VIPs of such instances go into an nftables set whose
 //! members the input hook drops. ARP is not IP and is untouched.
 //!
-//! The table is ours alone (`inet vrrpd`); it is deleted at start so a crashed run
-//! leaves no drop rule behind. `nft` runs as a child process awaited by tokio, so it
+//! The table is ours alone (`inet vrrpd`). It is deleted at every start, whatever the
+//! new file says, so a crashed run that had `accept_mode = false` leaves no drop rule
+//! behind (a restart with accept mode on used to keep the old VIPs blocked), and at a
+//! clean stop, so nothing of ours stays in the ruleset. `nft` runs as a child process awaited by tokio, so it
 //! never stalls the event loop (every instance's timers) while it runs.
 
 use std::{net::IpAddr, process::Stdio};
@@ -12,6 +14,14 @@ use std::{net::IpAddr, process::Stdio};
 use tokio::{io::AsyncWriteExt, process::Command};
 
 const TABLE: &str = "vrrpd";
+
+/// Whether this run has written the table (so a clean stop removes it).
+static USED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether this run has created the table.
+pub fn used() -> bool {
+    USED.load(std::sync::atomic::Ordering::Relaxed)
+}
 
 #[derive(Debug, thiserror::Error)]
 #[error("nft {what}: {detail} (accept_mode = false needs nftables: apt-get install nftables)")]
@@ -90,6 +100,7 @@ pub async fn unblock(addrs: &[IpAddr]) -> Result<(), NftError> {
 }
 
 fn table_script() -> String {
+    USED.store(true, std::sync::atomic::Ordering::Relaxed);
     format!(
         "table inet {TABLE} {{\n\
          \tset noaccept4 {{ type ipv4_addr; }}\n\
