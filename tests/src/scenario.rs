@@ -617,6 +617,28 @@ vrrp_instance vip {{
             }))
     }
 
+    /// Why the client may not be served: the lab's data path, the responders, and
+    /// each daemon's view (status with its datapath counters, or its log's tail).
+    pub fn service_diagnostics(&self) -> String {
+        use std::fmt::Write as _;
+        let mut s = self.lab.path_diagnostics();
+        for node in Node::ALL {
+            let running = self.responders[Rig::idx(node)]
+                .as_ref()
+                .map(Responder::state);
+            let _ = writeln!(s, "[{node:?}] responder: {running:?}");
+            let view = match self.status(node) {
+                Ok(v) => v.to_string(),
+                Err(e) => format!(
+                    "no status ({e:#}); log tail:\n{}",
+                    tail(&self.log(node), 20)
+                ),
+            };
+            let _ = writeln!(s, "[{node:?}] {}: {view}", self.daemon.name());
+        }
+        s
+    }
+
     /// The daemon's status JSON (vrrpd only).
     pub fn status(&self, node: Node) -> Result<serde_json::Value> {
         if self.daemon == Daemon::Keepalived {
@@ -756,7 +778,12 @@ pub fn run_with(settings: &Settings, scenario: Scenario, daemon: Daemon) -> Resu
     )?;
     probe
         .wait_replies(BASELINE_REPLIES, Duration::from_secs(5))
-        .context("the client is not served before the fault")?;
+        .with_context(|| {
+            format!(
+                "the client is not served before the fault{}",
+                rig.service_diagnostics()
+            )
+        })?;
     let t0 = rig.mark();
     let limit = Duration::from_secs(10);
     let skew_b = skew_time(VERSION, PRIO_B, interval);
@@ -911,6 +938,12 @@ pub fn run_with(settings: &Settings, scenario: Scenario, daemon: Daemon) -> Resu
         // No single switch to time: the outage is the time the lost probes cover.
         out.outage = Some(report.interval * report.lost() as u32);
     }
+    if scenario == Scenario::ReturnNoPreempt && out.lost > 0 {
+        println!(
+            "    the client lost probes though nothing moved; state now:{}",
+            rig.service_diagnostics()
+        );
+    }
     if rig.settings.verbose {
         println!("    probe: {}", report.summary());
         for c in route_changes.iter().skip(1) {
@@ -939,6 +972,12 @@ pub fn run_with(settings: &Settings, scenario: Scenario, daemon: Daemon) -> Resu
         );
     }
     Ok(out)
+}
+
+/// The last `n` lines of `text`.
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 /// A daemon log line without the timestamp and module, for the timeline.

@@ -19,7 +19,8 @@ pub struct BenchArgs {
     /// Few trials and short windows (development); the numbers are indicative only.
     #[arg(long)]
     quick: bool,
-    /// Comma-separated sections: detection, lab, scale, flood, micro (default: all).
+    /// Comma-separated sections: detection, lab, scale, flood, micro, starvation
+    /// (default: all).
     #[arg(long)]
     only: Option<String>,
     /// Comma-separated scale cases, INSTANCESxINTERVAL_MS (e.g. `1020x10,1x1000`;

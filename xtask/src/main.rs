@@ -57,7 +57,12 @@ enum Cmd {
     /// Seeded chaos on the failure lab: random faults, one at a time, each judged
     /// against the invariants (one VIP holder, routed to it, within a bound); a
     /// table, a timeline and a JSON log that `--replay` runs again.
-    Chaos(chaos::ChaosArgs),
+    Chaos {
+        /// Arguments for vrrp-chaos, e.g. `--minutes 30 --seed 1` or `--replay FILE`
+        /// (`vrrp-chaos --help` lists them all).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Benchmarks against keepalived (namespaces + criterion); writes BENCHMARKS.md
     /// and docs/bench/. Not part of the test suite.
     Bench(bench::BenchArgs),
@@ -73,7 +78,7 @@ fn main() -> ExitCode {
         Cmd::Test { no_lint, args } => test(no_lint, &args),
         Cmd::BuildAndRun { args } => build_and_run(&args),
         Cmd::Demo { args } => demo(&args),
-        Cmd::Chaos(args) => chaos::chaos(&args),
+        Cmd::Chaos { args } => chaos::chaos(&args),
         Cmd::Bench(args) => bench::bench(&args),
         Cmd::Package => package::package().map(|_| ()),
     };

@@ -252,6 +252,10 @@ pub struct Node {
     pub ns: Netns,
     pub addr: Ipv4Addr,
     pub dir: PathBuf,
+    /// Start the daemon with its timing protected: real-time scheduling and locked
+    /// memory (vrrpd's `realtime_scheduling` and `lock_memory`, keepalived's
+    /// `vrrp_rt_priority` and `vrrp_no_swap`, each at its default priority).
+    pub protect: bool,
     run: Option<Running>,
     starts: u32,
 }
@@ -262,6 +266,7 @@ impl Node {
             ns,
             addr,
             dir,
+            protect: false,
             run: None,
             starts: 0,
         }
@@ -296,12 +301,28 @@ impl Node {
         let pid = if system.is_vrrpd() {
             let socket = self.socket();
             let _ = std::fs::remove_file(&socket);
-            std::fs::write(&conf, vrrpd_config(system, self.addr, peer, &socket, insts))?;
+            let mut text = vrrpd_config(system, self.addr, peer, &socket, insts);
+            if self.protect {
+                text = text.replacen(
+                    "[global]\n",
+                    "[global]\nrealtime_scheduling = \"fifo\"\nlock_memory = true\n",
+                    1,
+                );
+            }
+            std::fs::write(&conf, text)?;
             let bin = vrrpd.to_str().context("vrrpd path")?;
             let conf = conf.to_str().context("config path")?;
             self.ns.spawn_logged(&[bin, "run", "-c", conf], &log)?
         } else {
-            std::fs::write(&conf, keepalived_config(self.addr, peer, insts))?;
+            let mut text = keepalived_config(self.addr, peer, insts);
+            if self.protect {
+                text = text.replacen(
+                    "global_defs {\n",
+                    "global_defs {\n  vrrp_rt_priority 10\n  vrrp_no_swap\n",
+                    1,
+                );
+            }
+            std::fs::write(&conf, text)?;
             let f = |name: &str| self.dir.join(name).to_string_lossy().into_owned();
             let (pidf, vpid, cpid, bpid) = (
                 f("ka.pid"),

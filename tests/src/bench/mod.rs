@@ -12,6 +12,8 @@
 //!    profiles ([`profile`]) of vrrpd where the cost matters.
 //! 4. [`flood`]: junk VRRP at a backup while the real master advertises.
 //! 5. [`micro`]: criterion micro-benchmarks of the core, read from criterion's output.
+//! 6. [`starvation`]: false transitions and advert gaps under CPU and memory load on
+//!    the backup's or the master's cores, timing protection off and on.
 //!
 //! Systems alternate run by run in every comparison, so drift in machine load hits
 //! both. Everything runs inside namespaces this process creates; Drop guards (and the
@@ -28,6 +30,7 @@ pub mod proc;
 pub mod profile;
 pub mod report;
 pub mod scale;
+pub mod starvation;
 pub mod stats;
 pub mod svg;
 pub mod topo;
@@ -68,15 +71,17 @@ pub enum Section {
     Scale,
     Flood,
     Micro,
+    Starvation,
 }
 
 impl Section {
-    pub const ALL: [Section; 5] = [
+    pub const ALL: [Section; 6] = [
         Section::Detection,
         Section::Lab,
         Section::Scale,
         Section::Flood,
         Section::Micro,
+        Section::Starvation,
     ];
 
     pub fn name(self) -> &'static str {
@@ -86,6 +91,7 @@ impl Section {
             Section::Scale => "scale",
             Section::Flood => "flood",
             Section::Micro => "micro",
+            Section::Starvation => "starvation",
         }
     }
 
@@ -94,7 +100,9 @@ impl Section {
             .into_iter()
             .find(|x| x.name() == s)
             .ok_or_else(|| {
-                anyhow::anyhow!("unknown section {s:?} (detection, lab, scale, flood, micro)")
+                anyhow::anyhow!(
+                    "unknown section {s:?} (detection, lab, scale, flood, micro, starvation)"
+                )
             })
     }
 }
@@ -205,6 +213,7 @@ pub struct Results {
     pub scale: Option<Result<scale::ScaleResults>>,
     pub flood: Option<Result<Vec<flood::Run>>>,
     pub micro: Option<Result<Vec<micro::Bench>>>,
+    pub starvation: Option<Result<starvation::StarvationResults>>,
     /// Wall time of each section that ran.
     pub durations: Vec<(Section, Duration)>,
 }
@@ -222,6 +231,7 @@ pub fn run(opts: &Opts) -> Result<()> {
         || opts.wants(Section::Lab)
         || opts.wants(Section::Scale)
         || opts.wants(Section::Flood)
+        || opts.wants(Section::Starvation)
     {
         daemon::require_keepalived()?;
     }
@@ -240,6 +250,7 @@ pub fn run(opts: &Opts) -> Result<()> {
             Section::Scale => res.scale = Some(scale::run(opts)),
             Section::Flood => res.flood = Some(flood::run(opts)),
             Section::Micro => res.micro = Some(micro::read(opts)),
+            Section::Starvation => res.starvation = Some(starvation::run(opts)),
         }
         res.durations.push((section, t.elapsed()));
         println!(

@@ -178,6 +178,7 @@ pub fn write(opts: &Opts, res: &Results, total: Duration) -> Result<()> {
     scale_section(&mut md, res, &bench_dir, opts.quick)?;
     flood_section(&mut md, res);
     micro_section(&mut md, res);
+    starvation_section(&mut md, res);
     notes(&mut md);
 
     std::fs::write(opts.out.join("BENCHMARKS.md"), md)?;
@@ -1332,6 +1333,104 @@ fn flood_section(md: &mut String, res: &Results) {
     md.push('\n');
 }
 
+fn starvation_section(md: &mut String, res: &Results) {
+    use super::starvation::{INTERVAL_MS, Load, SYSTEMS, Side};
+    md.push_str(
+        "## 6. CPU starvation
+
+",
+    );
+    let _ = write!(
+        md,
+        "One instance at {INTERVAL_MS} ms adverts (Master_Down_Interval about {} ms), node 0 master, node 1 \
+         backup. The cores are split into two \"hosts\": the backup's daemon is pinned to one half, the \
+         master's to the other, and each load runs on every core of one side only. Loads: busy loops at \
+         nice 0 and nice -20, busy loops under SCHED_FIFO 1 (a runaway real-time task), and a memory hog \
+         taking all but 512 MiB of the available memory, touched page by page without pause. Per cell: \
+         false transitions per minute on either node (any state change is false here) and the worst gap \
+         between the master's adverts on the backup's link (kernel timestamps at the master's switch \
+         port), with the number of gaps over two intervals. *Protected*: vrrpd with `realtime_scheduling \
+         = \"fifo\"` (priority 10) and `lock_memory = true`; keepalived with `vrrp_rt_priority 10` and \
+         `vrrp_no_swap`. Each system's daemons run through all loads in one series; the series \
+         alternate between the systems.\n\n",
+        crate::timing::master_down_interval(
+            crate::scenario::VERSION,
+            100,
+            std::time::Duration::from_millis(INTERVAL_MS.into())
+        )
+        .as_millis()
+    );
+    let st = match &res.starvation {
+        None => {
+            md.push_str("Not run.\n\n");
+            return;
+        }
+        Some(Err(e)) => {
+            err_section(md, e);
+            return;
+        }
+        Some(Ok(st)) => st,
+    };
+    let _ = writeln!(
+        md,
+        "Backup on CPU {}, master on CPU {}. Each cell: transitions per minute / worst advert gap ms \
+         (gaps over {} ms).\n",
+        st.backup_cpus,
+        st.master_cpus,
+        2 * INTERVAL_MS
+    );
+    let columns: Vec<(super::daemon::System, bool)> = [false, true]
+        .into_iter()
+        .flat_map(|p| SYSTEMS.into_iter().map(move |s| (s, p)))
+        .collect();
+    md.push_str("| Load | On the side of |");
+    for (s, p) in &columns {
+        let _ = write!(
+            md,
+            " {}{} |",
+            s.label(),
+            if *p { ", protected" } else { "" }
+        );
+    }
+    md.push_str("\n| --- | --- |");
+    for _ in &columns {
+        md.push_str(" --- |");
+    }
+    md.push('\n');
+    for load in Load::ALL {
+        let sides: Vec<Option<Side>> = if load == Load::Idle {
+            vec![None]
+        } else {
+            vec![Some(Side::Backup), Some(Side::Master)]
+        };
+        for side in sides {
+            let _ = write!(
+                md,
+                "| {} | {} |",
+                load.label(),
+                side.map_or("-", Side::label)
+            );
+            for (s, p) in &columns {
+                let cell = st.cells.iter().find(|c| {
+                    c.system == *s && c.protected == *p && c.load == load && c.side == side
+                });
+                let text = match cell {
+                    Some(c) => format!(
+                        "{:.1} / {} ({})",
+                        c.transitions_per_min(),
+                        c.worst_gap_ms.map_or("-".into(), |g| format!("{g:.1}")),
+                        c.late
+                    ),
+                    None => "not run".into(),
+                };
+                let _ = write!(md, " {text} |");
+            }
+            md.push('\n');
+        }
+    }
+    md.push('\n');
+}
+
 fn micro_section(md: &mut String, res: &Results) {
     md.push_str("## 5. Micro-benchmarks (criterion)\n\n");
     md.push_str(
@@ -1459,10 +1558,29 @@ fn raw(opts: &Opts, res: &Results) -> serde_json::Value {
             .map(|x| json!({"id": x.id, "median_ns": x.median_ns, "mean_ns": x.mean_ns}))
             .collect::<Vec<_>>()
     });
+    let starvation = res
+        .starvation
+        .as_ref()
+        .and_then(|r| r.as_ref().ok())
+        .map(|st| {
+            st.cells
+                .iter()
+                .map(|c| {
+                    json!({
+                        "system": c.system.key(), "protected": c.protected,
+                        "load": c.load.label(), "side": c.side.map(|s| s.label()),
+                        "window_s": c.window_s, "transitions": c.transitions,
+                        "worst_gap_ms": c.worst_gap_ms, "gaps_over_2_intervals": c.late,
+                        "adverts": c.adverts,
+                    })
+                })
+                .collect::<Vec<_>>()
+        });
     json!({
         "quick": opts.quick,
         "command": opts.command,
         "sections_run": Section::ALL.iter().filter(|s| ok(**s)).map(|s| s.name()).collect::<Vec<_>>(),
         "detection": det, "lab": lab, "scale": scale, "flood": flood, "micro": micro,
+        "starvation": starvation,
     })
 }

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! vrrp-bench [--quick] [--vrrpd PATH] [--out DIR] [--criterion DIR]
-//!            [--only detection,lab,scale,flood,micro] [--cases 1x10,1020x10]
+//!            [--only detection,lab,scale,flood,micro,starvation] [--cases 1x10,1020x10]
 //!            [--command TEXT]
 //! ```
 
@@ -49,7 +49,7 @@ fn parse() -> Result<Opts> {
             "-h" | "--help" => {
                 println!(
                     "vrrp-bench [--quick] [--vrrpd PATH] [--out DIR] [--criterion DIR] \
-                     [--only detection,lab,scale,flood,micro] [--cases NxMS,..] [--command TEXT]"
+                     [--only detection,lab,scale,flood,micro,starvation] [--cases NxMS,..] [--command TEXT]"
                 );
                 std::process::exit(0);
             }
@@ -66,6 +66,19 @@ fn parse() -> Result<Opts> {
 }
 
 fn main() -> ExitCode {
+    // The starvation section's memory hog is this binary, started again.
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--hog-memory") {
+        let run = args
+            .get(2)
+            .and_then(|m| m.parse().ok())
+            .context("--hog-memory needs a size in MiB")
+            .and_then(bench::starvation::memory_hog);
+        if let Err(e) = run {
+            eprintln!("vrrp-bench --hog-memory: {e:#}");
+        }
+        return ExitCode::FAILURE;
+    }
     bench::install_interrupt_handler();
     match parse().and_then(|o| bench::run(&o)) {
         Ok(()) => ExitCode::SUCCESS,

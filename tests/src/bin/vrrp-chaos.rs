@@ -31,10 +31,12 @@ struct Cli {
     /// Routing recipe: bird-bgp-bfd (default, fastest), bird-ospf, frr-ospf.
     #[arg(long)]
     recipe: Option<String>,
-    /// Where to write the JSON log (default: chaos-seed-S.json in the current
-    /// directory).
+    /// Where to write the JSON log (default: chaos-seed-S.json in --json-dir).
     #[arg(long)]
     json: Option<PathBuf>,
+    /// The directory of the default JSON log (`cargo xtask chaos`: target/chaos).
+    #[arg(long, default_value = ".")]
+    json_dir: PathBuf,
 }
 
 fn main() -> ExitCode {
@@ -74,7 +76,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         replay = Some(steps);
     }
     let json = cli.json.unwrap_or_else(|| {
-        PathBuf::from(format!(
+        cli.json_dir.join(format!(
             "chaos-seed-{seed}{}.json",
             if replay.is_some() { "-replay" } else { "" }
         ))

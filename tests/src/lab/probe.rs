@@ -28,6 +28,8 @@ const POLL: Duration = Duration::from_millis(10);
 /// Answers probes on 0.0.0.0:`PROBE_PORT` in one node. Stops on drop.
 pub struct Responder {
     stop: Arc<AtomicBool>,
+    /// Why the thread ended, once it has (readable while the responder is owned).
+    ended: Arc<std::sync::Mutex<Option<String>>>,
     handle: Option<JoinHandle<Result<Result<u64>>>>,
 }
 
@@ -35,41 +37,16 @@ impl Responder {
     pub fn start(ns: &Netns, node: Node) -> Result<Responder> {
         let (tx, rx) = std::sync::mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));
-        let s = stop.clone();
+        let ended = Arc::new(std::sync::Mutex::new(None));
+        let (s, why) = (stop.clone(), ended.clone());
         let handle = spawn_in(ns, move || -> Result<u64> {
-            let bound = UdpSocket::bind(("0.0.0.0", PROBE_PORT))
-                .with_context(|| format!("responder {node:?} binding port {PROBE_PORT}"));
-            let sock = match bound {
-                Ok(sock) => {
-                    let _ = tx.send(Ok(()));
-                    sock
-                }
-                Err(e) => {
-                    let _ = tx.send(Err(format!("{e:#}")));
-                    return Err(e);
-                }
+            let r = answer(node, &s, tx);
+            let text = match &r {
+                Ok(n) => format!("stopped after {n} answers"),
+                Err(e) => format!("failed: {e:#}"),
             };
-            sock.set_read_timeout(Some(POLL))?;
-            let mut buf = [0u8; 64];
-            let mut answered = 0;
-            while !s.load(Ordering::Relaxed) {
-                let (n, peer) = match sock.recv_from(&mut buf) {
-                    Ok(r) => r,
-                    Err(e) if is_timeout(&e) => continue,
-                    Err(e) => return Err(e).context("responder recv"),
-                };
-                if n != 8 {
-                    continue;
-                }
-                let mut reply = [0u8; 9];
-                reply[0] = node.letter();
-                reply[1..].copy_from_slice(&buf[..8]);
-                // A reply that cannot go out is a lost probe, which the client sees.
-                if sock.send_to(&reply, peer).is_ok() {
-                    answered += 1;
-                }
-            }
-            Ok(answered)
+            *why.lock().unwrap_or_else(|p| p.into_inner()) = Some(text);
+            r
         })?;
         match rx.recv() {
             Ok(Ok(())) => {}
@@ -78,8 +55,17 @@ impl Responder {
         }
         Ok(Responder {
             stop,
+            ended,
             handle: Some(handle),
         })
+    }
+
+    /// "running", or why the responder thread ended.
+    pub fn state(&self) -> String {
+        match &*self.ended.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(why) => why.clone(),
+            None => "running".into(),
+        }
     }
 
     /// Stops the responder and returns how many probes it answered.
@@ -96,6 +82,54 @@ impl Responder {
             None => Ok(0),
         }
     }
+}
+
+/// The responder's loop: binds, reports the bind on `bound_tx`, answers until `stop`.
+fn answer(
+    node: Node,
+    stop: &AtomicBool,
+    bound_tx: std::sync::mpsc::Sender<std::result::Result<(), String>>,
+) -> Result<u64> {
+    let bound = UdpSocket::bind(("0.0.0.0", PROBE_PORT))
+        .with_context(|| format!("responder {node:?} binding port {PROBE_PORT}"));
+    let sock = match bound {
+        Ok(sock) => sock,
+        Err(e) => {
+            let _ = bound_tx.send(Err(format!("{e:#}")));
+            return Err(e);
+        }
+    };
+    sock.set_read_timeout(Some(POLL))?;
+    let _ = bound_tx.send(Ok(()));
+    let mut buf = [0u8; 64];
+    let mut answered = 0;
+    let mut failures = 0u32;
+    while !stop.load(Ordering::Relaxed) {
+        let (n, peer) = match sock.recv_from(&mut buf) {
+            Ok(r) => r,
+            Err(e) if is_timeout(&e) || e.kind() == std::io::ErrorKind::Interrupted => continue,
+            // A responder that stopped answering would look like an outage of the
+            // node: keep serving through a passing error, give up on a lasting one.
+            Err(e) if failures < 100 => {
+                failures += 1;
+                eprintln!("responder {node:?}: recv: {e} (retrying)");
+                std::thread::sleep(POLL);
+                continue;
+            }
+            Err(e) => return Err(e).context("responder recv, 100 times"),
+        };
+        if n != 8 {
+            continue;
+        }
+        let mut reply = [0u8; 9];
+        reply[0] = node.letter();
+        reply[1..].copy_from_slice(&buf[..8]);
+        // A reply that cannot go out is a lost probe, which the client sees.
+        if sock.send_to(&reply, peer).is_ok() {
+            answered += 1;
+        }
+    }
+    Ok(answered)
 }
 
 impl Drop for Responder {
@@ -225,7 +259,7 @@ pub fn start_probe(
                     }
                 }
                 Ok(_) => {}
-                Err(e) if is_timeout(&e) => {}
+                Err(e) if is_timeout(&e) || e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e).context("probe recv"),
             }
             let d = done.load(Ordering::Relaxed);
@@ -370,10 +404,42 @@ impl ProbeReport {
         rtts.get(rtts.len() / 2).map(|&ns| Duration::from_nanos(ns))
     }
 
+    /// The runs of consecutive lost probes as `first-last` sequence numbers, at most
+    /// `max` of them: where in the probe the client lost service.
+    pub fn lost_runs(&self, max: usize) -> String {
+        let mut runs: Vec<(u64, u64)> = Vec::new();
+        for p in self.probes.iter().filter(|p| p.replies.is_empty()) {
+            match runs.last_mut() {
+                Some((_, last)) if *last + 1 == p.seq => *last = p.seq,
+                _ => runs.push((p.seq, p.seq)),
+            }
+        }
+        let mut text: Vec<String> = runs
+            .iter()
+            .take(max)
+            .map(|(a, b)| {
+                if a == b {
+                    a.to_string()
+                } else {
+                    format!("{a}-{b}")
+                }
+            })
+            .collect();
+        if runs.len() > max {
+            text.push(format!("and {} more", runs.len() - max));
+        }
+        text.join(" ")
+    }
+
     /// One line for test output.
     pub fn summary(&self) -> String {
+        let lost = if self.lost() == 0 {
+            String::new()
+        } else {
+            format!(" (seq {})", self.lost_runs(5))
+        };
         format!(
-            "sent {} answered {} (A {}, B {}) lost {} answered twice {} median rtt {:?}",
+            "sent {} answered {} (A {}, B {}) lost {}{lost} answered twice {} median rtt {:?}",
             self.sent(),
             self.answered(),
             self.served_by(Node::A),

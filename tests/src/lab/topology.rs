@@ -260,6 +260,70 @@ impl Lab {
         }
     }
 
+    /// The data path from the client to the VIP, for error messages when the client
+    /// is not served: who holds the VIP, the router's route and neighbours, link
+    /// counters (drops, XDP), UDP counters on the nodes, and a few probes to each
+    /// node's own address and to the VIP.
+    pub fn path_diagnostics(&self) -> String {
+        use std::fmt::Write as _;
+        let show = |ns: &Netns, args: &[&str]| match ns.exec(args) {
+            Ok(out) => String::from_utf8_lossy(&out.stdout).trim_end().to_string(),
+            Err(e) => format!("({e:#})"),
+        };
+        let probe20 = |to| match super::run_probe(&self.client, to, 20, Duration::from_millis(1)) {
+            Ok(r) => r.summary(),
+            Err(e) => format!("({e:#})"),
+        };
+        let mut s = String::from("\n--- data path state ---\n");
+        let vip = VIP.to_string();
+        let _ = writeln!(
+            s,
+            "[router] ip route get {vip}: {}",
+            show(&self.router, &["ip", "route", "get", &vip])
+        );
+        let _ = writeln!(
+            s,
+            "[router] ip neigh:\n{}",
+            show(&self.router, &["ip", "neigh"])
+        );
+        let _ = writeln!(
+            s,
+            "[router] ip -s link:\n{}",
+            show(&self.router, &["ip", "-s", "link"])
+        );
+        let _ = writeln!(
+            s,
+            "[router] nft list ruleset:\n{}",
+            show(&self.router, &["nft", "list", "ruleset"])
+        );
+        for node in [Node::A, Node::B] {
+            let ns = self.node(node);
+            let _ = writeln!(
+                s,
+                "[{node:?}] holds VIP: {:?}; ip -s -d link show {UPLINK}:\n{}",
+                self.holds_vip(node).ok(),
+                show(ns, &["ip", "-s", "-d", "link", "show", UPLINK])
+            );
+            let _ = writeln!(
+                s,
+                "[{node:?}] UDP counters: {}",
+                show(ns, &["nstat", "-az", "Udp*"]).replace('\n', "; ")
+            );
+            let _ = writeln!(
+                s,
+                "[{node:?}] nft list ruleset:\n{}",
+                show(ns, &["nft", "list", "ruleset"])
+            );
+            let _ = writeln!(
+                s,
+                "[client] 20 probes to {node:?}'s own address: {}",
+                probe20(node.addr())
+            );
+        }
+        let _ = writeln!(s, "[client] 20 probes to the VIP: {}", probe20(VIP));
+        s
+    }
+
     /// The routing daemons' view, for error messages.
     pub fn routing_diagnostics(&self) -> String {
         match self.recipe {
