@@ -203,7 +203,14 @@ fn series(
     pair.nodes[1].start(system, &opts.vrrpd, &inst(100), NODE_ADDRS[0])?;
     pair.nodes[0].start(system, &opts.vrrpd, &inst(200), NODE_ADDRS[1])?;
     for (node, cpus) in [(0, master_cpus), (1, backup_cpus)] {
-        for pid in pair.nodes[node].pids() {
+        let pids = pair.nodes[node].pids();
+        // keepalived's VRRP work is in its child: pinning only the parent would
+        // leave the measured process free to run on the other side's cores.
+        let want = if system == System::Keepalived { 2 } else { 1 };
+        if pids.len() != want {
+            bail!("{} on node {node}: {pids:?}, not {want} processes to pin", system.label());
+        }
+        for pid in pids {
             pin(pid, cpus)?;
         }
     }
@@ -307,6 +314,18 @@ fn pin(pid: u32, cpus: &str) -> Result<()> {
             "taskset -a -p -c {cpus} {pid}: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         );
+    }
+    // Read it back from every thread: the measurement means nothing otherwise.
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let status = std::fs::read_to_string(task?.path().join("status"))?;
+        let allowed = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .map(str::trim)
+            .unwrap_or("");
+        if allowed != cpus {
+            bail!("pid {pid}: a thread is allowed CPUs {allowed:?}, not {cpus:?}");
+        }
     }
     Ok(())
 }
