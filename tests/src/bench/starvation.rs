@@ -208,7 +208,10 @@ fn series(
         // leave the measured process free to run on the other side's cores.
         let want = if system == System::Keepalived { 2 } else { 1 };
         if pids.len() != want {
-            bail!("{} on node {node}: {pids:?}, not {want} processes to pin", system.label());
+            bail!(
+                "{} on node {node}: {pids:?}, not {want} processes to pin",
+                system.label()
+            );
         }
         for pid in pids {
             pin(pid, cpus)?;

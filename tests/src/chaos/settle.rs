@@ -83,9 +83,13 @@ pub fn routing(recipe: Recipe, session_lost: bool) -> Duration {
 }
 
 /// How long the settled state must hold to count: two Master_Down_Intervals of the
-/// lowest priority plus an interval, after which a deaf backup would have taken over.
+/// lowest priority plus an interval, after which a deaf backup would have taken over,
+/// plus the longest preempt delay: a higher-priority node that has just come back
+/// (its link up again) preempts only after that delay, and a window shorter than it
+/// would call the lab settled before that move and then see it "change again".
 pub fn stable_window(params: &[Params; 2]) -> Duration {
-    backup_watch(VERSION, lowest_priority(params), longest_interval(params))
+    let preempt = params[0].preempt_wait().max(params[1].preempt_wait());
+    backup_watch(VERSION, lowest_priority(params), longest_interval(params)) + preempt
 }
 
 #[cfg(test)]
@@ -141,7 +145,7 @@ mod tests {
         assert_eq!(b.routing, Duration::from_secs(9));
         assert_eq!(
             stable_window(&p),
-            backup_watch(VERSION, 10, Duration::from_millis(100))
+            backup_watch(VERSION, 10, Duration::from_millis(100)) + Duration::from_millis(2000)
         );
     }
 }

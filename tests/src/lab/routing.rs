@@ -388,6 +388,51 @@ fn query(lab: &Lab, recipe: Recipe, role: Role, what: &str) -> String {
     }
 }
 
+/// The nodes' routing sessions that are not up, one line each ("a: bgp_r BGP ...
+/// Active"); empty when every node has its session (BGP Established, or an OSPF
+/// neighbour in Full state) with the router.
+pub(super) fn sessions_down(lab: &Lab, recipe: Recipe) -> Vec<String> {
+    let mut down = Vec::new();
+    for node in [Node::A, Node::B] {
+        let role = Role::Node(node);
+        match recipe {
+            Recipe::BirdBgpBfd => {
+                let text = query(lab, recipe, role, "show protocols");
+                let bgp: Vec<&str> = text
+                    .lines()
+                    .filter(|l| l.split_whitespace().nth(1) == Some("BGP"))
+                    .collect();
+                if bgp.is_empty() {
+                    down.push(format!(
+                        "{}: no BGP protocol in: {}",
+                        role.name(),
+                        text.trim()
+                    ));
+                }
+                for l in bgp.into_iter().filter(|l| !l.contains("Established")) {
+                    down.push(format!("{}: {}", role.name(), l.trim()));
+                }
+            }
+            Recipe::BirdOspf | Recipe::FrrOspf => {
+                let what = if recipe == Recipe::BirdOspf {
+                    "show ospf neighbors"
+                } else {
+                    "show ip ospf neighbor"
+                };
+                let text = query(lab, recipe, role, what);
+                if !text.lines().any(|l| l.contains("Full")) {
+                    down.push(format!(
+                        "{}: no Full OSPF neighbour: {}",
+                        role.name(),
+                        text.trim()
+                    ));
+                }
+            }
+        }
+    }
+    down
+}
+
 /// A snapshot of the routing state for failure messages.
 pub(super) fn diagnostics(lab: &Lab, recipe: Recipe) -> String {
     let (protocols, routes) = match recipe {

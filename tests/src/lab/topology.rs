@@ -324,6 +324,16 @@ impl Lab {
         s
     }
 
+    /// The nodes' routing sessions with the router that are not up (empty: all up,
+    /// or no routing running). A standby whose session is still down cannot carry
+    /// the VIP's route if it takes over.
+    pub fn routing_sessions_down(&self) -> Vec<String> {
+        match self.recipe {
+            Some(recipe) => routing::sessions_down(self, recipe),
+            None => Vec::new(),
+        }
+    }
+
     /// The routing daemons' view, for error messages.
     pub fn routing_diagnostics(&self) -> String {
         match self.recipe {
