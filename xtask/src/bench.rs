@@ -3,9 +3,9 @@
 //!
 //! Builds vrrpd and the harness (release), runs the criterion micro-benchmarks, then
 //! `vrrp-bench`, which runs the namespace benchmarks against vrrpd and keepalived and
-//! writes BENCHMARKS.md and docs/bench/. The full run takes about 25 minutes on the
-//! 2-core VM, builds excluded (detection 6, lab 2.5, scale 16, flood 1.5); `--quick`
-//! about 10.
+//! writes BENCHMARKS.md and docs/bench/. The full run takes about 28 minutes on the
+//! 2-core VM, builds excluded (detection 6, lab 2.5, scale 16, flood 1.5, starvation
+//! 7); `--quick` about 12.
 
 use std::{path::PathBuf, process::Command, time::Instant};
 

@@ -398,19 +398,8 @@ pub(super) fn sessions_down(lab: &Lab, recipe: Recipe) -> Vec<String> {
         match recipe {
             Recipe::BirdBgpBfd => {
                 let text = query(lab, recipe, role, "show protocols");
-                let bgp: Vec<&str> = text
-                    .lines()
-                    .filter(|l| l.split_whitespace().nth(1) == Some("BGP"))
-                    .collect();
-                if bgp.is_empty() {
-                    down.push(format!(
-                        "{}: no BGP protocol in: {}",
-                        role.name(),
-                        text.trim()
-                    ));
-                }
-                for l in bgp.into_iter().filter(|l| !l.contains("Established")) {
-                    down.push(format!("{}: {}", role.name(), l.trim()));
+                for l in bgp_sessions_down(&text) {
+                    down.push(format!("{}: {l}", role.name()));
                 }
             }
             Recipe::BirdOspf | Recipe::FrrOspf => {
@@ -431,6 +420,22 @@ pub(super) fn sessions_down(lab: &Lab, recipe: Recipe) -> Vec<String> {
         }
     }
     down
+}
+
+/// The BGP protocols of a `birdc show protocols` listing that are not Established,
+/// one line each, or a line saying there is none.
+fn bgp_sessions_down(listing: &str) -> Vec<String> {
+    let bgp: Vec<&str> = listing
+        .lines()
+        .filter(|l| l.split_whitespace().nth(1) == Some("BGP"))
+        .collect();
+    if bgp.is_empty() {
+        return vec![format!("no BGP protocol in: {}", listing.trim())];
+    }
+    bgp.into_iter()
+        .filter(|l| !l.contains("Established"))
+        .map(|l| l.trim().to_string())
+        .collect()
 }
 
 /// A snapshot of the routing state for failure messages.
@@ -492,4 +497,37 @@ fn log_tails(dir: &Path) -> String {
         }
     }
     s
+}
+
+#[cfg(test)]
+mod session_tests {
+    use super::bgp_sessions_down;
+
+    /// `birdc show protocols` as BIRD 2 prints it on a node of the BGP recipe.
+    const LISTING: &str = "BIRD 2.0.12 ready.
+Name       Proto      Table      State  Since         Info
+device1    Device     ---        up     07:10:01.123
+direct1    Direct     ---        up     07:10:01.123
+bfd1       BFD        ---        up     07:10:01.123
+uplink     BGP        ---        STATE  07:10:02.456  SESSION
+";
+
+    #[test]
+    fn a_session_counts_as_up_only_when_established() {
+        let up = LISTING
+            .replace("STATE", "up")
+            .replace("SESSION", "Established");
+        assert!(bgp_sessions_down(&up).is_empty());
+        for (state, info) in [
+            ("start", "Active        Socket: Connection refused"),
+            ("start", "Idle"),
+            ("start", "Connect"),
+        ] {
+            let listing = LISTING.replace("STATE", state).replace("SESSION", info);
+            let down = bgp_sessions_down(&listing);
+            assert_eq!(down.len(), 1, "{listing}");
+            assert!(down[0].starts_with("uplink"), "{down:?}");
+        }
+        assert!(bgp_sessions_down("BIRD 2.0.12 ready.\n")[0].starts_with("no BGP protocol"));
+    }
 }
