@@ -32,8 +32,6 @@ use crate::{
 pub const PROBE_EVERY: Duration = Duration::from_millis(5);
 /// How often the runner looks at the watchers and the daemons while it waits.
 const POLL: Duration = Duration::from_millis(5);
-/// How often it asks the routing daemons for their sessions (a `birdc` run each).
-const SESSION_POLL: Duration = Duration::from_millis(100);
 
 /// How to run.
 #[derive(Clone, Debug)]
@@ -94,21 +92,6 @@ pub fn run(opts: &Options) -> Result<RunLog> {
     };
     let rig = Rig::up(settings, true).context("bringing the lab up")?;
     responders_answer(&rig).context("before the first fault")?;
-    // The standby's session too: the first fault may hand it the VIP.
-    let up_by = Instant::now() + settle::routing(opts.recipe, true);
-    loop {
-        let down = rig.lab.routing_sessions_down();
-        if down.is_empty() {
-            break;
-        }
-        if Instant::now() > up_by {
-            bail!(
-                "routing sessions not up before the first fault: {}",
-                down.join("; ")
-            );
-        }
-        std::thread::sleep(SESSION_POLL);
-    }
     let watch = Watch::start(&rig.lab)?;
     let client = Client::start(&rig.lab.client, PROBE_EVERY)?;
     let params = [
@@ -267,44 +250,6 @@ impl Run {
         }
     }
 
-    /// After a settled fault, both nodes' routing sessions must be up before the next
-    /// fault starts. A standby whose session is still down (its uplink flapped, say)
-    /// would take over at the next fault with no session to announce the VIP on, and
-    /// that fault would be blamed for the routing recipe's recovery (the 30-minute
-    /// seed-1 run found four such). Bound: the recipe's recovery after a lost session.
-    fn await_sessions(&mut self, fault: &Fault, ep: &mut Episode) -> Result<()> {
-        let limit = settle::routing(self.recipe, true);
-        let start = Instant::now();
-        let mut down = self.rig.lab.routing_sessions_down();
-        if down.is_empty() {
-            return Ok(());
-        }
-        while !down.is_empty() && start.elapsed() < limit {
-            self.check_exits(ep)?;
-            std::thread::sleep(SESSION_POLL);
-            down = self.rig.lab.routing_sessions_down();
-        }
-        let waited = start.elapsed().as_secs_f64() * 1e3;
-        if !down.is_empty() {
-            ep.violations.push(format!(
-                "routing sessions still down {:.0} s after the lab settled: {}",
-                limit.as_secs_f64(),
-                down.join("; ")
-            ));
-            return Ok(());
-        }
-        ep.timeline.push((
-            ms(monotonic_ns() - ep.times.fault),
-            format!("routing sessions up again ({waited:.0} ms after the lab settled)"),
-        ));
-        if !fault.may_break_routing() {
-            ep.routing_flaps.push(format!(
-                "a routing session went down and was up again {waited:.0} ms after the lab settled"
-            ));
-        }
-        Ok(())
-    }
-
     fn roles(&self) -> Result<Roles> {
         let now = self.watch.now()?;
         Ok(Roles {
@@ -366,9 +311,6 @@ impl Run {
         let window = settle::stable_window(&self.params);
         let settled = self.settle(bound.total() + window, window, &mut ep)?;
         let settled_wait_ns = monotonic_ns();
-        if settled {
-            self.await_sessions(&step.fault, &mut ep)?;
-        }
         self.pause(interval * step.quiet_intervals, &mut ep)?;
         let end_ns = monotonic_ns();
         ep.times.heal = heal_ns;

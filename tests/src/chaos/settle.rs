@@ -83,13 +83,9 @@ pub fn routing(recipe: Recipe, session_lost: bool) -> Duration {
 }
 
 /// How long the settled state must hold to count: two Master_Down_Intervals of the
-/// lowest priority plus an interval, after which a deaf backup would have taken over,
-/// plus the longest preempt delay: a higher-priority node that has just come back
-/// (its link up again) preempts only after that delay, and a window shorter than it
-/// would call the lab settled before that move and then see it "change again".
+/// lowest priority plus an interval, after which a deaf backup would have taken over.
 pub fn stable_window(params: &[Params; 2]) -> Duration {
-    let preempt = params[0].preempt_wait().max(params[1].preempt_wait());
-    backup_watch(VERSION, lowest_priority(params), longest_interval(params)) + preempt
+    backup_watch(VERSION, lowest_priority(params), longest_interval(params))
 }
 
 #[cfg(test)]
@@ -145,7 +141,7 @@ mod tests {
         assert_eq!(b.routing, Duration::from_secs(9));
         assert_eq!(
             stable_window(&p),
-            backup_watch(VERSION, 10, Duration::from_millis(100)) + Duration::from_millis(2000)
+            backup_watch(VERSION, 10, Duration::from_millis(100))
         );
     }
 }
