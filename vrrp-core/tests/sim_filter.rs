@@ -228,29 +228,39 @@ impl Chaos {
 }
 
 /// Every transition, with its node: time, from, to and reason, and also the receive
-/// time of the last advert heard and the priority.
+/// time of the last advert heard and the priority. Ordered by time, then node: two
+/// nodes' timers that fire at the same instant run in the event queue's order, which
+/// the filter's extra events may change without changing what happens (seen: two
+/// backups of one partition taking over at the same instant, listed either way).
 fn transitions(sim: &Sim) -> Vec<(usize, Transition)> {
-    sim.trace()
+    let mut v: Vec<(usize, Transition)> = sim
+        .trace()
         .iter()
         .filter_map(|e| match &e.event {
             TraceEvent::Transition(t) => Some((e.node, t.clone())),
             _ => None,
         })
-        .collect()
+        .collect();
+    // Stable: one node's transitions at one instant keep their order.
+    v.sort_by_key(|(node, t)| (t.at, *node));
+    v
 }
 
 /// Every advert that reached a node's datapath, absorbed or not: (time, to, from,
 /// priority). Equal lists mean equal sending (and equal use of the random source).
+/// Sorted, so simultaneous deliveries compare as a set (see [`transitions`]).
 fn deliveries(sim: &Sim) -> Vec<(Instant, usize, usize, u8)> {
-    sim.trace()
-        .iter()
-        .filter_map(|e| match e.event {
-            TraceEvent::Received { from, priority } | TraceEvent::Absorbed { from, priority } => {
-                Some((e.at, e.node, from, priority))
-            }
-            _ => None,
-        })
-        .collect()
+    let mut v: Vec<(Instant, usize, usize, u8)> =
+        sim.trace()
+            .iter()
+            .filter_map(|e| match e.event {
+                TraceEvent::Received { from, priority }
+                | TraceEvent::Absorbed { from, priority } => Some((e.at, e.node, from, priority)),
+                _ => None,
+            })
+            .collect();
+    v.sort_unstable();
+    v
 }
 
 fn absorbed(sim: &Sim) -> u64 {

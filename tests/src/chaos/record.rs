@@ -55,11 +55,16 @@ pub struct Episode {
     /// (ms from the fault, what happened).
     pub timeline: Vec<(f64, String)>,
     pub violations: Vec<String>,
-    /// The router lost the route after the lab had settled while one node held the
-    /// VIP throughout: the routing recipe's doing (BFD at 10 ms x 3 on a loaded VM),
-    /// not VRRP's. Reported, not a violation.
+    /// What the routing recipe did while VRRP stayed settled: the router lost the
+    /// route with one node holding the VIP throughout, a session was down once the
+    /// lab had settled, or a route came late because a session was down (BFD at
+    /// 10 ms x 3 on a loaded VM). Reported, not violations.
     #[serde(default)]
     pub routing_flaps: Vec<String>,
+    /// The router lost the route after the lab had settled (the client's losses
+    /// after settling are then routing's).
+    #[serde(default)]
+    pub route_lost: bool,
     pub times: Times,
 }
 

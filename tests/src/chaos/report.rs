@@ -176,7 +176,7 @@ pub fn summary(log: &RunLog) -> String {
         .collect();
     let _ = writeln!(
         s,
-        "\nRouting flaps (route lost after settling, one node holding the VIP throughout; \
+        "\nRouting flaps (the recipe lost a route or a session while VRRP stayed settled; \
          not judged): {}",
         flaps.len()
     );

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::{config::Params, fault::Fault};
 use crate::{
-    lab::Recipe,
+    lab::{Node, Recipe},
     scenario::VERSION,
     timing::{backup_watch, master_down_interval},
 };
@@ -82,16 +82,33 @@ pub fn routing(recipe: Recipe, session_lost: bool) -> Duration {
     }
 }
 
-/// How long the settled state must hold to count: two Master_Down_Intervals of the
-/// lowest priority plus an interval, after which a deaf backup would have taken over.
-pub fn stable_window(params: &[Params; 2]) -> Duration {
-    backup_watch(VERSION, lowest_priority(params), longest_interval(params))
+/// How long `holder` must hold the VIP alone to count as settled: two
+/// Master_Down_Intervals of the lowest priority plus an interval, after which a deaf
+/// backup would have taken over; and if the other node outranks the holder with
+/// preempt on, its preempt delay too, since it takes over only once that delay has run
+/// from its own (re)start or its link's return (vrrp-core's `preempt_after`).
+pub fn stable_window(params: &[Params; 2], holder: Node) -> Duration {
+    let watch = backup_watch(VERSION, lowest_priority(params), longest_interval(params));
+    let (held, other) = match holder {
+        Node::A => (&params[0], &params[1]),
+        Node::B => (&params[1], &params[0]),
+    };
+    if other.priority > held.priority && other.preempt {
+        watch + other.preempt_wait()
+    } else {
+        watch
+    }
+}
+
+/// The longest [`stable_window`] of either holder.
+pub fn longest_window(params: &[Params; 2]) -> Duration {
+    stable_window(params, Node::A).max(stable_window(params, Node::B))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{chaos::fault::Target, lab::Node};
+    use crate::chaos::fault::Target;
 
     fn params() -> [Params; 2] {
         let i = Duration::from_millis(50);
@@ -139,9 +156,15 @@ mod tests {
         let down = master_down_interval(VERSION, 10, Duration::from_millis(100));
         assert_eq!(b.vrrp, down + Duration::from_millis(2000 + 200));
         assert_eq!(b.routing, Duration::from_secs(9));
+        let watch = backup_watch(VERSION, 10, Duration::from_millis(100));
+        // A (200) outranks B (10) and preempts after 2 s: B's hold counts only after it.
+        assert_eq!(stable_window(&p, Node::A), watch);
         assert_eq!(
-            stable_window(&p),
-            backup_watch(VERSION, 10, Duration::from_millis(100))
+            stable_window(&p, Node::B),
+            watch + Duration::from_millis(2000)
         );
+        p[0].preempt = false;
+        assert_eq!(stable_window(&p, Node::B), watch);
+        assert_eq!(longest_window(&p), watch);
     }
 }

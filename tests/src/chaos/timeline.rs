@@ -1,5 +1,5 @@
 //! What the watchers saw, as change logs, and the figures an episode is judged by:
-//! split-brain time, time with no holder, and when the lab settled. Pure.
+//! split-brain time, time with no holder, and who held the VIP at the end. Pure.
 
 use crate::lab::Node;
 
@@ -15,6 +15,20 @@ pub struct Timeline {
     pub a: Log<bool>,
     pub b: Log<bool>,
     pub route: Log<Option<Node>>,
+}
+
+/// The last stretch of an episode with one holder: [`Timeline::held`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Held {
+    /// When the node began to hold the VIP alone.
+    pub since: u64,
+    pub holder: Node,
+    /// When the router first routed the VIP to it in the stretch, if it did.
+    pub routed: Option<u64>,
+    /// How often the router lost that route again in the stretch: the routing
+    /// recipe's doing while the holder did not change.
+    pub route_losses: usize,
+    pub routed_at_end: bool,
 }
 
 /// A stretch of time in which nothing watched changed.
@@ -92,34 +106,31 @@ impl Timeline {
             .sum()
     }
 
-    /// The start of the last settled stretch of `[from, to)` that runs to `to`
-    /// (one holder, routed to it), if the window ends settled.
-    pub fn settled_since(&self, from: u64, to: u64) -> Option<(u64, Node)> {
+    /// The last stretch of `[from, to)` in which one node alone held the VIP, if it
+    /// runs to `to`, with what the router did meanwhile.
+    pub fn held(&self, from: u64, to: u64) -> Option<Held> {
         let segs = self.segments(from, to);
-        let last = segs.last()?;
-        let holder = last.now.settled()?;
-        let mut since = last.from;
-        for s in segs.iter().rev().skip(1) {
-            if s.now.settled() == Some(holder) && s.to == since {
-                since = s.from;
-            } else {
-                break;
-            }
-        }
-        Some((since, holder))
-    }
-
-    /// The node that alone held the VIP through all of `[from, to)`, if one did
-    /// (whatever the route did meanwhile).
-    pub fn sole_holder(&self, from: u64, to: u64) -> Option<Node> {
-        let segs = self.segments(from, to);
-        let first = segs.first()?.now.holders;
-        let node = match first {
-            [true, false] => Node::A,
-            [false, true] => Node::B,
-            _ => return None,
-        };
-        segs.iter().all(|s| s.now.holders == first).then_some(node)
+        let holder = segs.last()?.now.sole_holder()?;
+        let first = segs
+            .iter()
+            .rposition(|s| s.now.sole_holder() != Some(holder))
+            .map_or(0, |i| i + 1);
+        let stretch = &segs[first..];
+        let routed = stretch
+            .iter()
+            .find(|s| s.now.route == Some(holder))
+            .map(|s| s.from);
+        let route_losses = stretch
+            .windows(2)
+            .filter(|w| w[0].now.route == Some(holder) && w[1].now.route != Some(holder))
+            .count();
+        Some(Held {
+            since: stretch[0].from,
+            holder,
+            routed,
+            route_losses,
+            routed_at_end: stretch.last()?.now.route == Some(holder),
+        })
     }
 
     /// The changes of `[from, to)` as lines of a timeline: (time, what).
@@ -160,24 +171,35 @@ mod tests {
     }
 
     #[test]
-    fn settled_is_the_last_stretch() {
-        let t = tl();
-        assert_eq!(t.settled_since(0, 1000), Some((600, Node::B)));
-        assert_eq!(t.settled_since(0, 400), None);
-        // At 250 A alone holds and is routed: settled since 0.
-        assert_eq!(t.settled_since(0, 250), Some((0, Node::A)));
-        assert_eq!(t.settled_since(0, 580), None);
-    }
-
-    #[test]
-    fn sole_holder_ignores_the_route() {
+    fn a_holder_outlives_route_losses() {
+        // A holds throughout; the route comes at 50, goes at 100, is back at 200.
         let t = Timeline {
             a: vec![(0, true)],
             b: vec![(0, false)],
-            route: vec![(0, Some(Node::A)), (100, None), (200, Some(Node::A))],
+            route: vec![
+                (0, None),
+                (50, Some(Node::A)),
+                (100, None),
+                (200, Some(Node::A)),
+            ],
         };
-        assert_eq!(t.sole_holder(0, 300), Some(Node::A));
-        assert_eq!(tl().sole_holder(0, 1000), None);
+        let held = |to| t.held(0, to).unwrap();
+        assert_eq!(
+            held(300),
+            Held {
+                since: 0,
+                holder: Node::A,
+                routed: Some(50),
+                route_losses: 1,
+                routed_at_end: true,
+            }
+        );
+        assert!(!held(150).routed_at_end);
+        assert_eq!(held(40).routed, None);
+        // From 500 on only B holds; its route comes at 600.
+        let b = tl().held(0, 1000).unwrap();
+        assert_eq!((b.since, b.holder, b.routed), (500, Node::B, Some(600)));
+        assert_eq!(tl().held(0, 400), None);
     }
 
     #[test]

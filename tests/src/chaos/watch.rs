@@ -120,14 +120,19 @@ pub struct Now {
 }
 
 impl Now {
+    /// The node that holds the VIP, if exactly one does.
+    pub fn sole_holder(&self) -> Option<Node> {
+        match self.holders {
+            [true, false] => Some(Node::A),
+            [false, true] => Some(Node::B),
+            _ => None,
+        }
+    }
+
     /// The single holder, if exactly one node holds the VIP and the router routes
     /// it there: the invariant of a settled lab.
     pub fn settled(&self) -> Option<Node> {
-        match (self.holders, self.route) {
-            ([true, false], Some(Node::A)) => Some(Node::A),
-            ([false, true], Some(Node::B)) => Some(Node::B),
-            _ => None,
-        }
+        self.sole_holder().filter(|h| self.route == Some(*h))
     }
 
     pub fn describe(&self) -> String {
