@@ -57,10 +57,14 @@ pub enum Scenario {
     ReturnNoPreempt,
     /// A's uplink goes down and up three times; A ends up master.
     FlappingLink,
+    /// [`Scenario::FlappingLink`] with A tracking the route its routing adjacency
+    /// brings (vrrpd's `track_route`, weight 0, a 1 s rise hold) instead of a
+    /// preempt delay: A takes the VIP back only once it can announce it.
+    FlappingLinkTracked,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 8] = [
+    pub const ALL: [Scenario; 9] = [
         Scenario::GracefulStop,
         Scenario::Kill9,
         Scenario::NodeLoss,
@@ -69,6 +73,7 @@ impl Scenario {
         Scenario::ReturnPreempt,
         Scenario::ReturnNoPreempt,
         Scenario::FlappingLink,
+        Scenario::FlappingLinkTracked,
     ];
 
     pub fn name(self) -> &'static str {
@@ -81,13 +86,17 @@ impl Scenario {
             Scenario::ReturnPreempt => "return, preempt on",
             Scenario::ReturnNoPreempt => "return, preempt off",
             Scenario::FlappingLink => "flapping link",
+            Scenario::FlappingLinkTracked => "flapping link, route tracked",
         }
     }
 
     /// Who is master once the scenario has played out.
     pub fn final_master(self) -> Node {
         match self {
-            Scenario::PartitionHeal | Scenario::ReturnPreempt | Scenario::FlappingLink => Node::A,
+            Scenario::PartitionHeal
+            | Scenario::ReturnPreempt
+            | Scenario::FlappingLink
+            | Scenario::FlappingLinkTracked => Node::A,
             _ => Node::B,
         }
     }
@@ -96,11 +105,33 @@ impl Scenario {
     fn switch(self) -> Option<(Node, Node)> {
         match self {
             Scenario::ReturnPreempt => Some((Node::B, Node::A)),
-            Scenario::ReturnNoPreempt | Scenario::PartitionHeal | Scenario::FlappingLink => None,
+            Scenario::ReturnNoPreempt
+            | Scenario::PartitionHeal
+            | Scenario::FlappingLink
+            | Scenario::FlappingLinkTracked => None,
             _ => Some((Node::A, Node::B)),
         }
     }
+
+    /// Whether A's config tracks the route of its routing adjacency.
+    pub fn tracks_route(self) -> bool {
+        self == Scenario::FlappingLinkTracked
+    }
 }
+
+/// What the rig's configs say beyond the reference set-up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Behaviour {
+    pub preempt: bool,
+    /// vrrpd only: both nodes track the route to the client subnet that their
+    /// adjacency with the router brings (`track_route`, weight 0, [`TRACK_RISE`]),
+    /// and preempt without a delay.
+    pub track_route: bool,
+}
+
+/// How long a tracked route must be back before it counts: a routing daemon that
+/// drops the adjacency again within it does not flap the instance.
+pub const TRACK_RISE: Duration = Duration::from_millis(1000);
 
 /// The VRRP daemon the rig runs on A and B.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -211,6 +242,7 @@ pub struct Rig {
     children: [Option<u32>; 2],
     responders: [Option<Responder>; 2],
     t0: Option<u64>,
+    behaviour: Behaviour,
 }
 
 impl Rig {
@@ -222,7 +254,25 @@ impl Rig {
 
     /// [`Rig::up`] with `daemon` on A and B.
     pub fn up_with(settings: Settings, preempt: bool, daemon: Daemon) -> Result<Rig> {
+        let behaviour = Behaviour {
+            preempt,
+            track_route: false,
+        };
+        Rig::up_as(settings, behaviour, daemon)
+    }
+
+    /// [`Rig::up`] with `behaviour` and `daemon` on A and B.
+    pub fn up_as(settings: Settings, behaviour: Behaviour, daemon: Daemon) -> Result<Rig> {
+        if behaviour.track_route && daemon != Daemon::Vrrpd {
+            bail!("route tracking is vrrpd's (keepalived has no track_route)");
+        }
         let lab = Lab::builder().routing(settings.recipe).build()?;
+        if behaviour.track_route {
+            // Each daemon's first state applies at once: start it with its route there.
+            for node in Node::ALL {
+                lab.wait_learned_route(node, Duration::from_secs(30))?;
+            }
+        }
         let responders = crate::lab::probe::responders(&lab)?;
         let [ra, rb] = responders;
         let mut rig = Rig {
@@ -233,10 +283,11 @@ impl Rig {
             children: [None, None],
             responders: [Some(ra), Some(rb)],
             t0: None,
+            behaviour,
         };
         for node in Node::ALL {
             let prio = if node == Node::A { PRIO_A } else { PRIO_B };
-            std::fs::write(rig.config_path(node), rig.config(node, prio, preempt))?;
+            std::fs::write(rig.config_path(node), rig.config(node, prio))?;
         }
         // A first: with preempt off, whoever is master first stays master.
         rig.start(Node::A)?;
@@ -298,11 +349,25 @@ impl Rig {
         self.lab.dir().join(format!("vrrpd-{node:?}.sock"))
     }
 
-    fn config(&self, node: Node, prio: u8, preempt: bool) -> String {
+    fn config(&self, node: Node, prio: u8) -> String {
+        let Behaviour {
+            preempt,
+            track_route,
+        } = self.behaviour;
         if self.daemon == Daemon::Keepalived {
             return self.keepalived_config(node, prio, preempt);
         }
         let interval_ms = self.settings.interval.as_millis();
+        let track = if track_route {
+            format!(
+                "\n[[instance.track_route]]\nprefix = \"{}\"\nprotocol = \"{}\"\nrise_ms = {}\n",
+                crate::lab::CLIENT_SUBNET,
+                self.settings.recipe.learned_protocol(),
+                TRACK_RISE.as_millis()
+            )
+        } else {
+            String::new()
+        };
         // The lease must cover 3 intervals and 3 s at least (validation rule).
         format!(
             r#"[global]
@@ -325,10 +390,11 @@ address = "{peer}"
 [[instance.vip]]
 address = "{VIP}/32"
 dev = "lo"
-"#,
+{track}"#,
             sock = self.socket(node).display(),
-            // A returning master waits for its routing adjacency before taking over.
-            preempt_delay = if preempt {
+            // A returning master waits for its routing adjacency before taking over:
+            // a guess of 2 s, or the tracked route itself.
+            preempt_delay = if preempt && !track_route {
                 "preempt_delay_ms = 2000\n"
             } else {
                 ""
@@ -730,8 +796,11 @@ pub fn run(settings: &Settings, scenario: Scenario) -> Result<Outcome> {
 
 /// Runs one scenario on a fresh lab with `daemon` on A and B.
 pub fn run_with(settings: &Settings, scenario: Scenario, daemon: Daemon) -> Result<Outcome> {
-    let preempt = scenario != Scenario::ReturnNoPreempt;
-    let mut rig = Rig::up_with(settings.clone(), preempt, daemon)?;
+    let behaviour = Behaviour {
+        preempt: scenario != Scenario::ReturnNoPreempt,
+        track_route: scenario.tracks_route(),
+    };
+    let mut rig = Rig::up_as(settings.clone(), behaviour, daemon)?;
     let interval = settings.interval;
     let mut out = Outcome {
         scenario,
@@ -765,7 +834,11 @@ pub fn run_with(settings: &Settings, scenario: Scenario, daemon: Daemon) -> Resu
     // with time for A's start.
     let no_preempt_watch = backup_watch(VERSION, PRIO_A, interval);
     let probe_ms: u64 = match scenario {
-        Scenario::PartitionHeal | Scenario::FlappingLink | Scenario::ReturnPreempt => 7000,
+        Scenario::PartitionHeal | Scenario::ReturnPreempt => 7000,
+        // Through A's return: its adjacency comes back only once the routers may
+        // re-originate their LSAs (BIRD's MinLSInterval, 5 s) or BGP's error wait has
+        // run, then the rise hold; a return without tracking shows its outage.
+        Scenario::FlappingLink | Scenario::FlappingLinkTracked => 15000,
         Scenario::ReturnNoPreempt => 4500.max(no_preempt_watch.as_millis() as u64 + 3000),
         _ => 4500,
     };
@@ -819,7 +892,7 @@ pub fn run_with(settings: &Settings, scenario: Scenario, daemon: Daemon) -> Resu
             rig.say(&format!("A's {} starts again", daemon.name()));
             rig.start(Node::A)?;
         }
-        Scenario::FlappingLink => {
+        Scenario::FlappingLink | Scenario::FlappingLinkTracked => {
             rig.say("A's uplink flaps: 3 x (down 300 ms, up)");
             for _ in 0..3 {
                 rig.lab.link_down(Node::A, LinkEnd::Node)?;
@@ -892,9 +965,22 @@ pub fn run_with(settings: &Settings, scenario: Scenario, daemon: Daemon) -> Resu
             ));
             out.note = "A stayed backup".into();
         }
-        Scenario::FlappingLink => {
-            rig.wait_vip(Node::A, true, limit)?;
+        Scenario::FlappingLink | Scenario::FlappingLinkTracked => {
+            rig.wait_vip(Node::A, true, limit * 2)?;
             rig.say("A master again");
+            if scenario.tracks_route() {
+                // The flaps took A's route away, and A's last move to master followed
+                // its return (and hold).
+                let log = rig.log(Node::A);
+                let down = log.rfind("track route down");
+                let up = down.and_then(|d| log[d..].find("track route up").map(|u| d + u));
+                let master = log.rfind("to=master");
+                if !matches!((up, master), (Some(u), Some(m)) if u < m) {
+                    bail!(
+                        "A's tracked route did not go and come back before A became master again:\n{log}"
+                    );
+                }
+            }
             let transitions = rig.transitions(Node::B)?;
             out.note = format!("B made {transitions} transitions");
         }
@@ -937,6 +1023,20 @@ pub fn run_with(settings: &Settings, scenario: Scenario, daemon: Daemon) -> Resu
     } else {
         // No single switch to time: the outage is the time the lost probes cover.
         out.outage = Some(report.interval * report.lost() as u32);
+    }
+    if matches!(
+        scenario,
+        Scenario::FlappingLink | Scenario::FlappingLinkTracked
+    ) {
+        let ms = |d: Option<Duration>| {
+            d.map_or("-".to_string(), |d| format!("{:.0}", d.as_secs_f64() * 1e3))
+        };
+        let first = report.failover(Node::A, Node::B).map(|o| o.duration);
+        out.note += &format!(
+            "; first failover {} ms, A's return {} ms",
+            ms(first),
+            ms(report.last_switch(Node::B, Node::A))
+        );
     }
     if scenario == Scenario::ReturnNoPreempt && out.lost > 0 {
         println!(

@@ -12,3 +12,4 @@ pub mod sender;
 pub mod status;
 pub mod sys;
 pub mod track;
+pub mod track_route;

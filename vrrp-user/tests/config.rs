@@ -751,6 +751,84 @@ fn track_file_needs_an_absolute_path() {
     );
 }
 
+#[test]
+fn track_route_takes_names_numbers_and_defaults() {
+    let c = ok(&instance_with(
+        "track_route = [{ prefix = \"0.0.0.0/0\", protocol = \"bgp\", min_nexthops = 2, \
+         rise_ms = 3000 }, { prefix = \"10.1.0.2/32\", protocol = 12, table = 100, weight = -50 }]",
+    ));
+    let routes = &c.instances[0].track.routes;
+    assert_eq!(routes.len(), 2);
+    assert_eq!(
+        routes[0].prefix,
+        "0.0.0.0/0".parse::<ipnet::IpNet>().unwrap()
+    );
+    assert_eq!(
+        (routes[0].table, routes[0].protocol, routes[0].min_nexthops),
+        (254, Some(186), 2)
+    );
+    assert_eq!(
+        (routes[0].rise, routes[0].weight),
+        (Duration::from_secs(3), 0)
+    );
+    assert_eq!(
+        (routes[1].table, routes[1].protocol, routes[1].min_nexthops),
+        (100, Some(12), 1)
+    );
+    assert_eq!((routes[1].rise, routes[1].weight), (Duration::ZERO, -50));
+    let any = ok(&instance_with(
+        "track_route = [{ prefix = \"10.1.2.0/24\" }]",
+    ));
+    assert_eq!(any.instances[0].track.routes[0].protocol, None);
+    assert_eq!(
+        config::tracked_route(&any.instances[0].track.routes[0]),
+        "route:10.1.2.0/24 table 254"
+    );
+}
+
+#[test]
+fn track_route_errors_name_the_field() {
+    one_error(
+        &instance_with("track_route = [{ prefix = \"10.1.2.1/24\" }]"),
+        "t.toml:8:27: instance \"vi1\": track_route.prefix = \"10.1.2.1/24\" has host bits set; \
+         the kernel wants \"10.1.2.0/24\" (or \"10.1.2.1/32\" for one host)",
+    );
+    let e = errors(&instance_with(
+        "track_route = [{ prefix = \"0.0.0.0/0\", protocol = \"bgpp\" }]",
+    ));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].starts_with(
+            "t.toml:8:51: instance \"vi1\": track_route.protocol = \"bgpp\" is not a route \
+             protocol name; use a number (0-255) or one of: unspec, redirect, kernel"
+        ),
+        "{e:?}"
+    );
+    one_error(
+        &instance_with("track_route = [{ prefix = \"0.0.0.0/0\", protocol = 300 }]"),
+        "t.toml:8:51: instance \"vi1\": track_route.protocol = 300 is out of range 0..255",
+    );
+    one_error(
+        &instance_with("track_route = [{ prefix = \"0.0.0.0/0\", min_nexthops = 0 }]"),
+        "t.toml:8:55: instance \"vi1\": track_route.min_nexthops = 0 is out of range 1..256",
+    );
+    one_error(
+        &instance_with(
+            "track_route = [{ prefix = \"0.0.0.0/0\" }, { prefix = \"0.0.0.0/0\", weight = -10 }]",
+        ),
+        "t.toml:8:53: instance \"vi1\": track_route.prefix = \"0.0.0.0/0\" is tracked twice in \
+         table 254",
+    );
+    let e = errors(&instance_with(
+        "track_route = [{ prefix = \"0.0.0.0/0\", protocol = true }]",
+    ));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].contains("expected a protocol number (0-255) or name"),
+        "{e:?}"
+    );
+}
+
 // ---------------------------------------------------------------- cross-instance
 
 #[test]

@@ -511,6 +511,40 @@ fn reload_value_class_track_script_timing_restarts_its_tracker() {
 }
 
 #[test]
+fn a_tracked_route_faults_and_its_reloads_restart_only_what_changed() {
+    let route = |rise: u32, weight: i16| {
+        format!(
+            "\n[[instance.track_route]]\nprefix = \"0.0.0.0/0\"\nprotocol = \"bgp\"\nrise_ms = {rise}\nweight = {weight}\n"
+        )
+    };
+    let object = "route:0.0.0.0/0 table 254 proto 186";
+    let mut rig = Rig::master(&conf_with("", &route(1000, 0)));
+    let down = TrackUpdate {
+        object: object.into(),
+        up: false,
+        weight: TrackWeight::Fault,
+    };
+    let w = rig.ctl.on_track(rig.now, "vi51", down);
+    rig.record(w);
+    assert_eq!(rig.state("vi51"), State::Fault);
+    rig.take();
+    // A new hold restarts the tracker; the route keeps its state meanwhile.
+    let (classes, out) = rig.reload(&conf_with("", &route(3000, 0)));
+    assert_eq!(classes, [("vi51".to_string(), ReloadClass::Value)]);
+    assert_eq!(out, ["trackers vi51 stop", "trackers vi51 start"]);
+    assert_eq!(rig.state("vi51"), State::Fault);
+    // A new weight applies in the core to the known state, no restart: 200 - 50.
+    let (classes, out) = rig.reload(&conf_with("", &route(3000, -50)));
+    assert_eq!(classes, [("vi51".to_string(), ReloadClass::Core)]);
+    assert!(!out.iter().any(|w| w.starts_with("trackers")), "{out:?}");
+    assert_eq!(rig.state("vi51"), State::Backup);
+    assert_eq!(
+        rig.ctl.instance("vi51").unwrap().1.effective_priority(),
+        150
+    );
+}
+
+#[test]
 fn reload_core_class_priority_is_an_input_not_a_restart() {
     let mut rig = Rig::master(&conf(""));
     let (classes, out) = rig.reload(&conf("priority = 150"));

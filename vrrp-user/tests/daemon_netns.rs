@@ -607,6 +607,131 @@ on_backup = ["/bin/sh", "-c", "echo backup $VRRPD_REASON >> {log}"]
     });
 }
 
+/// A tracks a static route to 192.0.2.0/24 with weight 0 and a rise hold: without it
+/// A is in FAULT (and B master); a route of another protocol does not count; once
+/// the right one is back A stays in FAULT for the hold, then preempts.
+#[test]
+fn track_route_gates_the_instance_with_a_rise_hold() {
+    const RISE_MS: u64 = 10 * INTERVAL_MS;
+    let tmp = tmpdir("trackroute");
+    let (mut a, mut b, _r) = routed(tmp.path());
+    let extra = format!(
+        "track_route = [{{ prefix = \"192.0.2.0/24\", protocol = \"static\", rise_ms = {RISE_MS} }}]"
+    );
+    a.write_config(&config(&a, "10.1.1.10/24", "10.1.2.10", 200, &extra));
+    let route = |ns: &Netns, op: &str, proto: &str| {
+        ns.exec(&[
+            "ip",
+            "route",
+            op,
+            "192.0.2.0/24",
+            "via",
+            "10.1.1.1",
+            "proto",
+            proto,
+        ])
+        .unwrap();
+    };
+    route(&a.ns, "add", "static");
+    elect(&mut a, &mut b);
+    let state = |n: &Node| {
+        n.try_status().map(|s| {
+            s["instances"][0]["state"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
+    };
+
+    route(&a.ns, "del", "static");
+    let took = wait_for("A to enter FAULT", Duration::from_secs(3), || {
+        state(&a).as_deref() == Some("fault")
+    });
+    println!(
+        "route deleted: A in FAULT {:.1} ms later",
+        took.as_secs_f64() * 1e3
+    );
+    wait_for("A to drop the VIP", Duration::from_secs(3), || !a.has_vip());
+    wait_for("B to take over", Duration::from_secs(3), || b.has_vip());
+
+    // The same prefix by another protocol is not the tracked route.
+    route(&a.ns, "add", "kernel");
+    hold_while_backup_of(200, "A in FAULT with only a kernel route", &a, &b, || {
+        state(&a).as_deref() == Some("fault")
+    });
+    route(&a.ns, "del", "kernel");
+
+    route(&a.ns, "add", "static");
+    let back = Instant::now();
+    // Half the hold with a wide margin either side: A must still be in FAULT.
+    if let Err(e) = hold_for(
+        "A in FAULT during the rise hold",
+        Duration::from_millis(RISE_MS / 2),
+        || state(&a).as_deref() == Some("fault") && !a.has_vip(),
+    ) {
+        panic!("{e:#}\n--- A log ---\n{}", a.log());
+    }
+    wait_for("A to take the VIP back", Duration::from_secs(10), || {
+        a.has_vip()
+    });
+    let took = back.elapsed();
+    assert!(
+        took >= Duration::from_millis(RISE_MS),
+        "A took the VIP back {took:?} after the route returned, before its {RISE_MS} ms hold"
+    );
+    println!(
+        "route back: A master again {:.1} ms later (rise_ms {RISE_MS})",
+        took.as_secs_f64() * 1e3
+    );
+    wait_for("B to release the VIP", Duration::from_secs(3), || {
+        !b.has_vip()
+    });
+    let log = a.log();
+    assert!(
+        log.contains("track route down") && log.contains("track route up"),
+        "{log}"
+    );
+
+    // The kernel drops an interface's routes when it goes down and sends no
+    // RTM_DELROUTE for them: the tracker must notice from the link event.
+    for argv in [
+        &[
+            "ip", "link", "add", "t0", "type", "veth", "peer", "name", "t1",
+        ][..],
+        &["ip", "addr", "add", "198.51.100.1/30", "dev", "t0"],
+        &["ip", "link", "set", "t0", "up"],
+        &["ip", "link", "set", "t1", "up"],
+        &[
+            "ip",
+            "route",
+            "replace",
+            "192.0.2.0/24",
+            "via",
+            "198.51.100.2",
+            "dev",
+            "t0",
+            "proto",
+            "static",
+        ],
+    ] {
+        a.ns.exec(argv).unwrap();
+    }
+    hold_while_backup_of(100, "A master with its route via t0", &a, &b, || {
+        a.has_vip() && !b.has_vip()
+    });
+    a.ns.exec(&["ip", "link", "set", "t0", "down"]).unwrap();
+    let took = wait_for(
+        "A to enter FAULT when t0 goes",
+        Duration::from_secs(3),
+        || state(&a).as_deref() == Some("fault"),
+    );
+    println!(
+        "route gone with its interface: A in FAULT {:.1} ms later",
+        took.as_secs_f64() * 1e3
+    );
+    wait_for("B to take over", Duration::from_secs(3), || b.has_vip());
+}
+
 /// The systemd unit's capability set is enough: run A with exactly those
 /// capabilities (bounding and ambient), as packaging/vrrpd.service grants them.
 #[test]

@@ -96,3 +96,10 @@ fn return_without_preempt() {
 fn flapping_link() {
     check(Scenario::FlappingLink);
 }
+
+/// The scenario itself fails if A took the VIP back before its tracked route was.
+#[test]
+fn flapping_link_with_route_tracking() {
+    let out = check(Scenario::FlappingLinkTracked);
+    assert_eq!(out.answered_twice, 0, "{out}");
+}

@@ -106,6 +106,10 @@ pub const CLIENT_GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 1, 3, 1);
 pub const CLIENT_ADDR: Ipv4Addr = Ipv4Addr::new(10, 1, 3, 10);
 /// The router's interface towards the client.
 pub const ROUTER_CLIENT_DEV: &str = "rc";
+/// The client's subnet. The router announces it to both nodes over their adjacency,
+/// so a node has a route to it exactly while its own adjacency is up (a route the
+/// other node's link cannot take away): what a `track_route` in the lab waits on.
+pub const CLIENT_SUBNET: &str = "10.1.3.0/24";
 
 /// CLOCK_MONOTONIC in nanoseconds: the same clock as `bpf_ktime_get_ns` and the
 /// daemon's timestamps, so lab measurements line up with daemon logs.

@@ -388,6 +388,25 @@ impl ProbeReport {
         })
     }
 
+    /// The client's gap at the last switch from `from` to `to`: from the first probe
+    /// after the last one `from` answered to the first `to` answered after it (zero
+    /// if none was lost); `None` if `from` never answered, or `to` never after it.
+    /// A flapping node's return, where [`Self::failover`] times the first switch.
+    pub fn last_switch(&self, from: Node, to: Node) -> Option<Duration> {
+        let last_old = self
+            .probes
+            .iter()
+            .rposition(|p| p.served_by() == Some(from))?;
+        let gap = last_old + 1;
+        let first_new = gap
+            + self.probes[gap..]
+                .iter()
+                .position(|p| p.served_by() == Some(to))?;
+        Some(Duration::from_nanos(
+            self.probes[first_new].sent_ns - self.probes[gap].sent_ns,
+        ))
+    }
+
     /// The CLOCK_MONOTONIC send time of probe `seq`.
     pub fn sent_ns(&self, seq: u64) -> Option<u64> {
         self.probes.get(seq as usize).map(|p| p.sent_ns)

@@ -15,7 +15,7 @@ use std::{
 
 use anyhow::{Result, bail};
 
-use super::{Lab, Node, UPLINK, VIP_NET};
+use super::{CLIENT_SUBNET, Lab, Node, ROUTER_CLIENT_DEV, UPLINK, VIP_NET};
 use crate::netns::Netns;
 
 /// How the router learns the VIP.
@@ -35,6 +35,17 @@ pub enum Recipe {
 
 impl Recipe {
     pub const ALL: [Recipe; 3] = [Recipe::BirdOspf, Recipe::BirdBgpBfd, Recipe::FrrOspf];
+
+    /// The route protocol (`/etc/iproute2/rt_protos` name) of the route to the
+    /// client subnet that each node learns over its adjacency with the router: what a
+    /// vrrpd `track_route` names to wait for that adjacency. BIRD marks every route
+    /// it installs "bird"; FRR's zebra marks OSPF routes "ospf".
+    pub fn learned_protocol(self) -> &'static str {
+        match self {
+            Recipe::BirdOspf | Recipe::BirdBgpBfd => "bird",
+            Recipe::FrrOspf => "ospf",
+        }
+    }
 
     /// Minimum spacing between VIP moves that keeps protocol rate limits out of a
     /// measurement. BIRD OSPF will not re-originate an LSA within MinLSInterval (5 s)
@@ -117,7 +128,10 @@ impl Role {
 const ROLES: [Role; 3] = [Role::Node(Node::A), Role::Node(Node::B), Role::Router];
 
 /// BIRD config for a node: `direct` picks up /32s on `lo` as they come and go, and
-/// the routing protocol exports exactly those.
+/// the routing protocol exports exactly those. It imports one route, to the client
+/// subnet through the router, and puts it in the kernel (protocol "bird"): it exists
+/// exactly while the node's adjacency with the router is up, for a `track_route` to
+/// wait on.
 pub fn bird_node_conf(recipe: Recipe, node: Node, log: &Path) -> String {
     let vips = bird_vip_set();
     let mut c = String::new();
@@ -125,12 +139,17 @@ pub fn bird_node_conf(recipe: Recipe, node: Node, log: &Path) -> String {
     let _ = writeln!(c, "router id {};", node.addr());
     c += "protocol device { }\n";
     c += "protocol direct vip {\n  ipv4;\n  interface \"lo\";\n}\n";
+    let _ = write!(
+        c,
+        "protocol kernel {{\n  ipv4 {{ import none; export where net = {CLIENT_SUBNET}; }};\n}}\n"
+    );
     let export = format!("export where proto = \"vip\" && net ~ {vips};");
+    let import = format!("import where net = {CLIENT_SUBNET};");
     match recipe {
         Recipe::BirdOspf => {
             let _ = write!(
                 c,
-                "protocol ospf v2 core {{\n  tick 1;\n  ipv4 {{ import none; {export} }};\n  \
+                "protocol ospf v2 core {{\n  tick 1;\n  ipv4 {{ {import} {export} }};\n  \
                  area 0 {{\n    interface \"{UPLINK}\" {{ type ptp; hello 1; dead 3; }};\n  }};\n}}\n"
             );
         }
@@ -139,7 +158,7 @@ pub fn bird_node_conf(recipe: Recipe, node: Node, log: &Path) -> String {
             let _ = write!(
                 c,
                 "protocol bgp uplink {{\n  local {} as {};\n  neighbor {} as {ROUTER_AS};\n{}  \
-                 ipv4 {{ import none; {export} }};\n}}\n",
+                 ipv4 {{ {import} {export} }};\n}}\n",
                 node.addr(),
                 node_as(node),
                 node.gateway(),
@@ -163,13 +182,20 @@ pub fn bird_router_conf(recipe: Recipe, log: &Path) -> String {
         c,
         "protocol kernel {{\n  merge paths yes;\n  ipv4 {{ import none; export where net ~ {vips}; }};\n}}\n"
     );
+    // The client subnet, for BGP to hand to the nodes (OSPF carries it as the
+    // router's stub network).
+    let _ = write!(
+        c,
+        "protocol direct lan {{\n  ipv4;\n  interface \"{ROUTER_CLIENT_DEV}\";\n}}\n"
+    );
     match recipe {
         Recipe::BirdOspf => {
             let ifaces = format!("\"{}\", \"{}\"", Node::A.router_dev(), Node::B.router_dev());
             let _ = write!(
                 c,
                 "protocol ospf v2 core {{\n  tick 1;\n  ecmp yes;\n  ipv4 {{ import all; export none; }};\n  \
-                 area 0 {{\n    interface {ifaces} {{ type ptp; hello 1; dead 3; }};\n  }};\n}}\n"
+                 area 0 {{\n    interface {ifaces} {{ type ptp; hello 1; dead 3; }};\n    \
+                 interface \"{ROUTER_CLIENT_DEV}\" {{ stub yes; }};\n  }};\n}}\n"
             );
         }
         Recipe::BirdBgpBfd => {
@@ -178,12 +204,12 @@ pub fn bird_router_conf(recipe: Recipe, log: &Path) -> String {
                 let _ = write!(
                     c,
                     "protocol bgp node_{} {{\n  local {} as {ROUTER_AS};\n  neighbor {} as {};\n{}  \
-                     ipv4 {{ import where net ~ {vips}; export none; }};\n}}\n",
+                     ipv4 {{ import where net ~ {vips}; export where proto = \"lan\" && net = {CLIENT_SUBNET}; }};\n}}\n",
                     Role::Node(node).name(),
                     node.gateway(),
                     node.addr(),
                     node_as(node),
-                    bird_bgp_timers()
+                    bird_bgp_timers(),
                 );
             }
         }
@@ -220,10 +246,11 @@ fn frr_zebra_conf(role: Role) -> String {
 fn frr_ospfd_conf(role: Role) -> String {
     let (rid, ifaces, nets): (String, Vec<&str>, Vec<&str>) = match role {
         Role::Node(n) => (n.addr().to_string(), vec![UPLINK], vec![n.subnet()]),
+        // The client subnet too: the nodes learn it over their adjacency.
         Role::Router => (
             ROUTER_ID.to_string(),
             vec![Node::A.router_dev(), Node::B.router_dev()],
-            vec![Node::A.subnet(), Node::B.subnet()],
+            vec![Node::A.subnet(), Node::B.subnet(), CLIENT_SUBNET],
         ),
     };
     let mut c = String::from("frr defaults traditional\n");

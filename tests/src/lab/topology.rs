@@ -9,7 +9,7 @@ use std::{
 use anyhow::{Context, Result, bail};
 
 use super::{
-    CLIENT_ADDR, CLIENT_GATEWAY, Node, ROUTER_CLIENT_DEV, UPLINK, VIP,
+    CLIENT_ADDR, CLIENT_GATEWAY, CLIENT_SUBNET, Node, ROUTER_CLIENT_DEV, UPLINK, VIP,
     measure::route_via,
     routing::{self, Recipe},
 };
@@ -253,6 +253,33 @@ impl Lab {
             if start.elapsed() > timeout {
                 bail!(
                     "router still routes the VIP via {now:?}, not {want:?}, after {timeout:?}{}",
+                    self.routing_diagnostics()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until `node`'s kernel has the route to the client subnet that its
+    /// routing adjacency brings (of the recipe's [`Recipe::learned_protocol`]):
+    /// what a `track_route` in the lab waits on.
+    pub fn wait_learned_route(&self, node: Node, timeout: Duration) -> Result<Duration> {
+        let Some(recipe) = self.recipe else {
+            bail!("no routing recipe runs: no route is learned");
+        };
+        let start = Instant::now();
+        let peer = CLIENT_SUBNET;
+        let proto = recipe.learned_protocol();
+        loop {
+            let out = self
+                .node(node)
+                .exec(&["ip", "-o", "route", "show", "exact", peer, "proto", proto])?;
+            if !String::from_utf8_lossy(&out.stdout).trim().is_empty() {
+                return Ok(start.elapsed());
+            }
+            if start.elapsed() > timeout {
+                bail!(
+                    "{node:?} never learned {peer} (proto {proto}) from the router within {timeout:?}{}",
                     self.routing_diagnostics()
                 );
             }

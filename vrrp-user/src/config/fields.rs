@@ -13,6 +13,7 @@ use ipnet::IpNet;
 use toml::Spanned;
 
 use super::error::Diagnostics;
+use super::schema::RawProtocol;
 use super::types::Family;
 
 /// Upper bound for millisecond settings (one hour).
@@ -341,6 +342,53 @@ pub(crate) fn reserved_protocol_name(name: &str) -> Option<u8> {
 }
 
 impl Checker<'_, '_> {
+    /// A route destination: a prefix with its host bits zero, as the kernel keeps it.
+    pub(crate) fn route_prefix(&mut self, v: &Spanned<String>, key: &str) -> Option<IpNet> {
+        let n = self.ip_net(v, key, "")?;
+        if n == n.trunc() {
+            return Some(n);
+        }
+        let host = IpNet::new(n.addr(), n.max_prefix_len()).expect("host prefix");
+        self.err(
+            &v.span(),
+            format!(
+                "{key} = \"{n}\" has host bits set; the kernel wants \"{}\" (or \"{host}\" \
+                 for one host)",
+                n.trunc()
+            ),
+        );
+        None
+    }
+
+    /// Any route protocol, by number (0-255) or by its well-known name, as a route
+    /// another daemon installs carries it (e.g. BIRD 12 "bird", FRR 186 "bgp").
+    pub(crate) fn any_route_protocol(&mut self, v: &Spanned<RawProtocol>, key: &str) -> Option<u8> {
+        match v.get_ref() {
+            RawProtocol::Number(n) => match u8::try_from(*n) {
+                Ok(n) => Some(n),
+                Err(_) => {
+                    self.err(&v.span(), format!("{key} = {n} is out of range 0..255"));
+                    None
+                }
+            },
+            RawProtocol::Name(name) => {
+                let found = reserved_protocol_name(name);
+                if found.is_none() {
+                    let names: Vec<&str> = RESERVED_PROTOCOLS.iter().map(|(_, n)| *n).collect();
+                    self.err(
+                        &v.span(),
+                        format!(
+                            "{key} = {name:?} is not a route protocol name; use a number \
+                             (0-255) or one of: {}",
+                            names.join(", ")
+                        ),
+                    );
+                }
+                found
+            }
+        }
+    }
+
     /// A route protocol number vrrpd may claim as its own.
     pub(crate) fn route_protocol(&mut self, v: &Spanned<i64>, key: &str) -> Option<u8> {
         let n = self.int(v, key, 1, 255, "")? as u8;

@@ -34,9 +34,9 @@ pub(crate) fn for_unknown_key(key: &str) -> Option<&'static str> {
         "notify_fault" => "use on_fault in [instance.hooks]",
         "notify_stop" => "use on_stop in [instance.hooks]",
         "notify" => "use the on_* commands in [instance.hooks]",
-        "track_interfaces" | "track_scripts" | "track_files" => {
+        "track_interfaces" | "track_scripts" | "track_files" | "track_routes" => {
             "the table names are singular: [[instance.track_interface]], \
-             [[instance.track_script]], [[instance.track_file]]"
+             [[instance.track_script]], [[instance.track_file]], [[instance.track_route]]"
         }
         "garp_master_delay" => "use delay_ms in [instance.garp]",
         "garp_master_repeat" => "use repeat in [instance.garp]",
@@ -61,7 +61,11 @@ pub(crate) fn in_toml_terms(message: &str) -> String {
     let mut m = message
         .replace("expected i64", "expected an integer")
         .replace("expected a sequence", "expected an array")
-        .replace("expected a map", "expected a table");
+        .replace("expected a map", "expected a table")
+        .replace(
+            "data did not match any variant of untagged enum RawProtocol",
+            "expected a protocol number (0-255) or name (\"bgp\", \"bird\", ...)",
+        );
     if let Some(i) = m.find("expected struct ") {
         m.truncate(i);
         m.push_str("expected a table");

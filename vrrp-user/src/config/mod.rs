@@ -29,12 +29,12 @@ use std::path::Path;
 pub use error::{ConfigError, ConfigErrors};
 pub use reload::{
     ConfigDiff, InstanceChange, ReloadClass, classify, diff, tracked_file, tracked_interface,
-    tracked_script, tracked_weights,
+    tracked_route, tracked_script, tracked_weights, tracker_runs,
 };
 pub use types::{
     Config, Datapath, Family, Garp, Global, Hooks, Instance, Peer, Realtime, Route, RouteProtocol,
-    SchedPolicy, Scope, SyncGroup, Track, TrackFile, TrackInterface, TrackScript, Transport,
-    Version, Vip,
+    SchedPolicy, Scope, SyncGroup, Track, TrackFile, TrackInterface, TrackRoute, TrackScript,
+    Transport, Version, Vip,
 };
 
 /// Reads and validates the file at `path`. Errors name the file as given.

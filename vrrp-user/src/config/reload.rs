@@ -232,7 +232,7 @@ pub fn classify(old: &Instance, new: &Instance) -> InstanceChange {
     c.note(
         tracker_runs(track) != tracker_runs(&old.track),
         Value,
-        "track_script/track_file",
+        "track_script/track_file/track_route",
     );
 
     c.note(*hooks != old.hooks, Value, "hooks");
@@ -247,13 +247,14 @@ pub fn classify(old: &Instance, new: &Instance) -> InstanceChange {
     c
 }
 
-/// What the script and file trackers run and how often: weights left out.
+/// What the script, file and route trackers run and how often: weights left out.
 #[allow(clippy::type_complexity)]
-fn tracker_runs(
+pub fn tracker_runs(
     t: &super::Track,
 ) -> (
     Vec<(&String, &Vec<String>, Duration, Duration, u32, u32)>,
     Vec<&std::path::PathBuf>,
+    Vec<(IpNet, u32, Option<u8>, u16, Duration)>,
 ) {
     let scripts = t
         .scripts
@@ -261,7 +262,12 @@ fn tracker_runs(
         .map(|s| (&s.name, &s.command, s.interval, s.timeout, s.rise, s.fall))
         .collect();
     let files = t.files.iter().map(|f| &f.path).collect();
-    (scripts, files)
+    let routes = t
+        .routes
+        .iter()
+        .map(|r| (r.prefix, r.table, r.protocol, r.min_nexthops, r.rise))
+        .collect();
+    (scripts, files, routes)
 }
 
 /// A unicast transport's identity (source and peer addresses) and its peers' TTL
@@ -294,7 +300,8 @@ pub fn tracked_weights(t: &super::Track) -> BTreeMap<String, i16> {
         .iter()
         .map(|s| (tracked_script(&s.name), s.weight));
     let files = t.files.iter().map(|f| (tracked_file(&f.path), f.weight));
-    ifaces.chain(scripts).chain(files).collect()
+    let routes = t.routes.iter().map(|r| (tracked_route(r), r.weight));
+    ifaces.chain(scripts).chain(files).chain(routes).collect()
 }
 
 /// The tracked-object names the state machine knows, one per kind, so the
@@ -309,4 +316,14 @@ pub fn tracked_script(name: &str) -> String {
 
 pub fn tracked_file(path: &std::path::Path) -> String {
     format!("track:{}", path.display())
+}
+
+/// A route is one object per prefix, table and protocol (validation keeps them
+/// unique): `route:0.0.0.0/0 table 254 proto 186`.
+pub fn tracked_route(r: &super::TrackRoute) -> String {
+    let mut s = format!("route:{} table {}", r.prefix, r.table);
+    if let Some(p) = r.protocol {
+        s += &format!(" proto {p}");
+    }
+    s
 }

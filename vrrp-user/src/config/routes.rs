@@ -2,8 +2,6 @@
 
 use std::net::IpAddr;
 
-use ipnet::IpNet;
-
 use super::defaults::Defaults;
 use super::fields::{Checker, family_name};
 use super::schema::RawRoute;
@@ -21,21 +19,7 @@ pub(super) fn routes(
     let mut ok = true;
     for r in raws {
         let span = r.prefix.span();
-        let prefix = c.ip_net(&r.prefix, "route.prefix", "").filter(|n| {
-            if *n == n.trunc() {
-                return true;
-            }
-            let host = IpNet::new(n.addr(), n.max_prefix_len()).expect("host prefix");
-            c.err(
-                &span,
-                format!(
-                    "route.prefix = \"{n}\" has host bits set; the kernel wants \"{}\" (or \
-                     \"{host}\" for one host)",
-                    n.trunc()
-                ),
-            );
-            false
-        });
+        let prefix = c.route_prefix(&r.prefix, "route.prefix");
         ok &= prefix.is_some();
         let via = r.via.as_ref().and_then(|v| {
             let a = c.ip(v, "route.via")?;

@@ -79,6 +79,8 @@ pub(crate) struct RawInstance {
     pub track_scripts: Vec<RawTrackScript>,
     #[serde(default, rename = "track_file")]
     pub track_files: Vec<RawTrackFile>,
+    #[serde(default, rename = "track_route")]
+    pub track_routes: Vec<RawTrackRoute>,
     pub hooks: Option<RawHooks>,
     pub preempt: Option<Bool>,
     pub preempt_delay_ms: Option<Int>,
@@ -141,6 +143,25 @@ pub(crate) struct RawTrackScript {
 pub(crate) struct RawTrackFile {
     pub path: Str,
     pub weight: Option<Int>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTrackRoute {
+    pub prefix: Str,
+    pub table: Option<Int>,
+    pub protocol: Option<Spanned<RawProtocol>>,
+    pub min_nexthops: Option<Int>,
+    pub rise_ms: Option<Int>,
+    pub weight: Option<Int>,
+}
+
+/// A route protocol by number or by its `/etc/iproute2/rt_protos` name.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RawProtocol {
+    Number(i64),
+    Name(String),
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,4 +1,4 @@
-//! Tracked interfaces, scripts and files: validation of the `track_*` tables.
+//! Tracked interfaces, scripts, files and routes: validation of the `track_*` tables.
 
 use std::collections::HashSet;
 use std::ops::Range;
@@ -9,10 +9,14 @@ use toml::Spanned;
 use crate::track::MAX_DELTA;
 
 use super::fields::{Checker, MAX_MS};
+use super::routes::DEFAULT_ROUTE_TABLE;
 use super::schema::RawInstance;
-use super::types::{Track, TrackFile, TrackInterface, TrackScript};
+use super::types::{Track, TrackFile, TrackInterface, TrackRoute, TrackScript};
 
 const DEFAULT_SCRIPT_INTERVAL_MS: i64 = 1000;
+/// More next hops than any kernel ECMP group holds (`fib_multipath` allows 256,
+/// IPv6 as many): a larger minimum could never be met.
+const MAX_NEXTHOPS: i64 = 256;
 /// Largest priority change a tracker may make (see [`crate::track`]).
 const WEIGHT_MAX: i64 = MAX_DELTA as i64;
 
@@ -166,6 +170,61 @@ pub(super) fn track(c: &mut Checker, raw: &RawInstance, owner: bool) -> Option<T
         );
         match (path, weight) {
             (Some(path), Some(weight)) => track.files.push(TrackFile { path, weight }),
+            _ => ok = false,
+        }
+    }
+    let mut keys = HashSet::new();
+    for t in &raw.track_routes {
+        let prefix = c.route_prefix(&t.prefix, "track_route.prefix");
+        let table = c.opt_int(
+            t.table.as_ref(),
+            "track_route.table",
+            1,
+            u32::MAX as i64,
+            DEFAULT_ROUTE_TABLE,
+        );
+        let protocol = match &t.protocol {
+            Some(p) => c.any_route_protocol(p, "track_route.protocol").map(Some),
+            None => Some(None),
+        };
+        let min_nexthops = c.opt_int(
+            t.min_nexthops.as_ref(),
+            "track_route.min_nexthops",
+            1,
+            MAX_NEXTHOPS,
+            1,
+        );
+        let rise = c.opt_int(t.rise_ms.as_ref(), "track_route.rise_ms", 0, MAX_MS, 0);
+        let weight = weight(
+            c,
+            t.weight.as_ref(),
+            "track_route.weight",
+            0,
+            owner,
+            &t.prefix.span(),
+        );
+        match (prefix, table, protocol, min_nexthops, rise, weight) {
+            (Some(prefix), Some(table), Some(protocol), Some(n), Some(rise), Some(weight)) => {
+                if !keys.insert((prefix, table, protocol)) {
+                    c.err(
+                        &t.prefix.span(),
+                        format!(
+                            "track_route.prefix = \"{prefix}\" is tracked twice in table {table}{}",
+                            protocol.map_or(String::new(), |p| format!(" with protocol {p}"))
+                        ),
+                    );
+                    ok = false;
+                    continue;
+                }
+                track.routes.push(TrackRoute {
+                    prefix,
+                    table: table as u32,
+                    protocol,
+                    min_nexthops: n as u16,
+                    rise: Duration::from_millis(rise as u64),
+                    weight,
+                });
+            }
             _ => ok = false,
         }
     }

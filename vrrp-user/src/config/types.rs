@@ -217,6 +217,7 @@ pub struct Track {
     pub interfaces: Vec<TrackInterface>,
     pub scripts: Vec<TrackScript>,
     pub files: Vec<TrackFile>,
+    pub routes: Vec<TrackRoute>,
 }
 
 /// A tracked link. keepalived's sign rule: a negative `weight` is added to the
@@ -248,6 +249,21 @@ pub struct TrackScript {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TrackFile {
     pub path: PathBuf,
+    pub weight: i16,
+}
+
+/// A tracked route: up while `table` holds a unicast route to exactly `prefix`
+/// (installed by `protocol`, if given) with at least `min_nexthops` next hops, and
+/// has held it for `rise` without a break; down as soon as that stops. `weight`
+/// follows keepalived's sign rule; 0 means FAULT while down.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TrackRoute {
+    /// Host bits are zero.
+    pub prefix: IpNet,
+    pub table: u32,
+    pub protocol: Option<u8>,
+    pub min_nexthops: u16,
+    pub rise: Duration,
     pub weight: i16,
 }
 

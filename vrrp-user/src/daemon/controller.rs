@@ -714,9 +714,13 @@ impl Controller {
             }
         }
 
-        // Trackers whose commands or timings changed run afresh; their objects keep
-        // their last state in the core until the new tracker reports.
-        if old.track.scripts != cfg.track.scripts || old.track.files != cfg.track.files {
+        // Trackers whose commands, timings or routes changed run afresh; their objects
+        // keep their last state in the core until the new tracker reports. (A route's
+        // new weight alone is applied in the core: its state is known.)
+        if old.track.scripts != cfg.track.scripts
+            || old.track.files != cfg.track.files
+            || config::tracker_runs(&old.track).2 != config::tracker_runs(&cfg.track).2
+        {
             self.out.push(Work::StopTrackers(name.clone()));
             self.out.push(Work::StartTrackers(name.clone()));
         }

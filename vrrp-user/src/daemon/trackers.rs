@@ -1,5 +1,5 @@
-//! Script and file trackers of every instance, restartable per instance on reload.
-//! Interface tracking needs no task: it comes from the netlink watch.
+//! Script, file and route trackers of every instance, restartable per instance on
+//! reload. Interface tracking needs no task: it comes from the netlink watch.
 
 use std::{collections::HashMap, time::Duration};
 
@@ -10,6 +10,7 @@ use crate::{
     config::{self, Config},
     hooks::RunAs,
     track::{self, FileSpec, ScriptSpec, TrackEvent},
+    track_route,
 };
 
 /// How often a tracked file is read.
@@ -76,6 +77,9 @@ impl Trackers {
                 },
                 tx.clone(),
             ));
+        }
+        if !cfg.track.routes.is_empty() {
+            tasks.push(track_route::spawn(cfg.track.routes.clone(), tx.clone()));
         }
         if tasks.is_empty() {
             return;

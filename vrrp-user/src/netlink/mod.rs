@@ -1,4 +1,4 @@
-//! Kernel-state driver: VIPs, routes, link and address events, and neighbour
+//! Kernel-state driver: VIPs, routes, link, address and route events, and neighbour
 //! announcements (gratuitous ARP, unsolicited NA).
 //!
 //! Everything this module puts into the kernel carries the daemon's protocol
@@ -19,6 +19,7 @@ mod error;
 mod link;
 mod nd;
 mod route;
+mod route_watch;
 mod watch;
 
 use std::io;
@@ -36,6 +37,7 @@ pub use error::{NetlinkError, Op};
 pub use link::{Iface, LinkState, OperState};
 pub use nd::send_unsolicited_na;
 pub use route::{MAIN_TABLE, RouteInfo, RouteSpec};
+pub use route_watch::{RouteEvent, RouteWatch};
 pub use watch::{KernelEvent, Watch};
 
 /// Protocol number that marks our addresses and routes unless configured

@@ -7,7 +7,8 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use rtnetlink::packet_core::{NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_REPLACE, NLM_F_REQUEST};
 use rtnetlink::packet_route::route::{
-    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
+    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteNextHopFlags,
+    RouteProtocol, RouteScope, RouteType,
 };
 use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
 
@@ -71,6 +72,13 @@ pub struct RouteInfo {
     pub table: u32,
     pub metric: Option<u32>,
     pub proto: u8,
+    /// A forwarding route (`RTN_UNICAST`), not a blackhole, unreachable, local or
+    /// broadcast one.
+    pub unicast: bool,
+    /// Next hops the kernel can use: the entries of `RTA_MULTIPATH`, else one,
+    /// leaving out those flagged dead or link-down. Routes that use a nexthop
+    /// object also carry it expanded (`nexthop_compat_mode`, on by default).
+    pub nexthops: u16,
 }
 
 impl fmt::Display for RouteInfo {
@@ -91,7 +99,7 @@ impl fmt::Display for RouteInfo {
 }
 
 impl RouteInfo {
-    fn from_message(m: &RouteMessage) -> Option<RouteInfo> {
+    pub(super) fn from_message(m: &RouteMessage) -> Option<RouteInfo> {
         if !matches!(
             m.header.address_family,
             AddressFamily::Inet | AddressFamily::Inet6
@@ -100,6 +108,8 @@ impl RouteInfo {
         }
         let (mut dst, mut via, mut oif, mut metric) = (None, None, None, None);
         let mut table = u32::from(m.header.table);
+        let unusable = RouteFlags::Dead | RouteFlags::Linkdown;
+        let mut nexthops = u16::from(!m.header.flags.intersects(unusable));
         for a in &m.attributes {
             match a {
                 RouteAttribute::Destination(d) => dst = ip_of(d),
@@ -107,6 +117,11 @@ impl RouteInfo {
                 RouteAttribute::Oif(o) => oif = Some(*o),
                 RouteAttribute::Priority(p) => metric = Some(*p),
                 RouteAttribute::Table(t) => table = *t,
+                RouteAttribute::MultiPath(hops) => {
+                    let dead = RouteNextHopFlags::Dead | RouteNextHopFlags::Linkdown;
+                    let live = hops.iter().filter(|h| !h.flags.intersects(dead)).count();
+                    nexthops = u16::try_from(live).unwrap_or(u16::MAX);
+                }
                 _ => {}
             }
         }
@@ -122,6 +137,8 @@ impl RouteInfo {
             table,
             metric,
             proto: m.header.protocol.into(),
+            unicast: m.header.kind == RouteType::Unicast,
+            nexthops,
         })
     }
 }
@@ -286,10 +303,11 @@ fn route_message(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rtnetlink::packet_route::route::RouteNextHop;
 
     #[test]
     fn message_round_trips_through_info() {
-        let m = route_message(
+        let mut m = route_message(
             "10.9.0.0/16".parse().unwrap(),
             1000,
             252,
@@ -298,6 +316,7 @@ mod tests {
             50,
         );
         assert_eq!(m.header.table, 0, "tables above 255 go in RTA_TABLE only");
+        m.header.kind = RouteType::Unicast;
         let info = RouteInfo::from_message(&m).unwrap();
         assert_eq!(
             info,
@@ -308,8 +327,32 @@ mod tests {
                 table: 1000,
                 metric: Some(50),
                 proto: 252,
+                unicast: true,
+                nexthops: 1,
             }
         );
+    }
+
+    #[test]
+    fn next_hops_leave_out_dead_ones() {
+        let mut m = route_message("0.0.0.0/0".parse().unwrap(), 254, 186, None, None, 0);
+        m.header.kind = RouteType::Unicast;
+        let hop = |flags| {
+            let mut h = RouteNextHop::default();
+            h.flags = flags;
+            h.interface_index = 2;
+            h
+        };
+        m.attributes.push(RouteAttribute::MultiPath(vec![
+            hop(RouteNextHopFlags::empty()),
+            hop(RouteNextHopFlags::Linkdown),
+            hop(RouteNextHopFlags::empty()),
+        ]));
+        let info = RouteInfo::from_message(&m).unwrap();
+        assert_eq!((info.nexthops, info.unicast, info.proto), (2, true, 186));
+        let mut dead = route_message("10.0.0.0/8".parse().unwrap(), 254, 4, None, Some(2), 0);
+        dead.header.flags = RouteFlags::Linkdown;
+        assert_eq!(RouteInfo::from_message(&dead).unwrap().nexthops, 0);
     }
 
     #[test]
