@@ -124,14 +124,23 @@ impl Scenario {
 pub struct Behaviour {
     pub preempt: bool,
     /// vrrpd only: both nodes track the route to the client subnet that their
-    /// adjacency with the router brings (`track_route`, weight 0, [`TRACK_RISE`]),
+    /// adjacency with the router brings (`track_route`, weight 0, [`track_rise`]),
     /// and preempt without a delay.
     pub track_route: bool,
 }
 
 /// How long a tracked route must be back before it counts: a routing daemon that
-/// drops the adjacency again within it does not flap the instance.
-pub const TRACK_RISE: Duration = Duration::from_millis(1000);
+/// drops the adjacency again within it does not flap the instance. With BIRD OSPF
+/// also the rate limit on the node's own LSAs (MinLSInterval, fixed at 5 s): a node
+/// that withdrew the VIP at its link's loss cannot announce it again sooner, and its
+/// route to the client subnet can be back (or never gone: SPF runs on BIRD's 1 s
+/// tick, and a short flap falls between two) well before that.
+pub fn track_rise(recipe: Recipe) -> Duration {
+    match recipe {
+        Recipe::BirdOspf => Duration::from_secs(5),
+        Recipe::BirdBgpBfd | Recipe::FrrOspf => Duration::from_secs(1),
+    }
+}
 
 /// The VRRP daemon the rig runs on A and B.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -363,7 +372,7 @@ impl Rig {
                 "\n[[instance.track_route]]\nprefix = \"{}\"\nprotocol = \"{}\"\nrise_ms = {}\n",
                 crate::lab::CLIENT_SUBNET,
                 self.settings.recipe.learned_protocol(),
-                TRACK_RISE.as_millis()
+                track_rise(self.settings.recipe).as_millis()
             )
         } else {
             String::new()
@@ -838,7 +847,8 @@ pub fn run_with(settings: &Settings, scenario: Scenario, daemon: Daemon) -> Resu
         // Through A's return: its adjacency comes back only once the routers may
         // re-originate their LSAs (BIRD's MinLSInterval, 5 s) or BGP's error wait has
         // run, then the rise hold; a return without tracking shows its outage.
-        Scenario::FlappingLink | Scenario::FlappingLinkTracked => 15000,
+        Scenario::FlappingLink => 15000,
+        Scenario::FlappingLinkTracked => 20000,
         Scenario::ReturnNoPreempt => 4500.max(no_preempt_watch.as_millis() as u64 + 3000),
         _ => 4500,
     };
@@ -966,7 +976,7 @@ pub fn run_with(settings: &Settings, scenario: Scenario, daemon: Daemon) -> Resu
             out.note = "A stayed backup".into();
         }
         Scenario::FlappingLink | Scenario::FlappingLinkTracked => {
-            rig.wait_vip(Node::A, true, limit * 2)?;
+            rig.wait_vip(Node::A, true, limit * 6)?;
             rig.say("A master again");
             if scenario.tracks_route() {
                 // The flaps took A's route away, and A's last move to master followed

@@ -99,6 +99,10 @@ fn main() -> ExitCode {
             {
                 continue;
             }
+            // keepalived has no route tracking: the scenario is vrrpd's.
+            if daemon == Daemon::Keepalived && scenario.tracks_route() {
+                continue;
+            }
             println!("\n== {} with {} ==", scenario.name(), recipe_name(recipe));
             match run_with(&settings, scenario, daemon) {
                 Ok(out) => {

@@ -130,8 +130,7 @@ const ROLES: [Role; 3] = [Role::Node(Node::A), Role::Node(Node::B), Role::Router
 /// BIRD config for a node: `direct` picks up /32s on `lo` as they come and go, and
 /// the routing protocol exports exactly those. It imports one route, to the client
 /// subnet through the router, and puts it in the kernel (protocol "bird"): it exists
-/// exactly while the node's adjacency with the router is up, for a `track_route` to
-/// wait on.
+/// while the node's adjacency with the router is up, for a `track_route` to wait on.
 pub fn bird_node_conf(recipe: Recipe, node: Node, log: &Path) -> String {
     let vips = bird_vip_set();
     let mut c = String::new();
@@ -139,9 +138,13 @@ pub fn bird_node_conf(recipe: Recipe, node: Node, log: &Path) -> String {
     let _ = writeln!(c, "router id {};", node.addr());
     c += "protocol device { }\n";
     c += "protocol direct vip {\n  ipv4;\n  interface \"lo\";\n}\n";
+    // `scan time 1`: the kernel drops an interface's routes when it goes down without
+    // telling anyone, and BIRD puts back a route it believes installed only at its next
+    // scan of the kernel table (60 s by default). Seen in the lab: link flaps shorter
+    // than OSPF's tick left BIRD's route unchanged and the kernel's gone for 53 s.
     let _ = write!(
         c,
-        "protocol kernel {{\n  ipv4 {{ import none; export where net = {CLIENT_SUBNET}; }};\n}}\n"
+        "protocol kernel {{\n  scan time 1;\n  ipv4 {{ import none; export where net = {CLIENT_SUBNET}; }};\n}}\n"
     );
     let export = format!("export where proto = \"vip\" && net ~ {vips};");
     let import = format!("import where net = {CLIENT_SUBNET};");
