@@ -233,3 +233,57 @@ fn doctor_reads_frr() {
     r.expect("FRR configuration", "OK");
     assert_eq!(r.code, 0, "{}", r.out);
 }
+
+/// Tracked routes as their tracker would see them: the client subnet A learns from
+/// the router is there; a prefix nobody announces, or too few next hops, is a WARN
+/// that says what it does to the instance.
+#[test]
+fn doctor_reads_tracked_routes() {
+    require_root_and_netns().unwrap();
+    let lab = Lab::builder().routing(Recipe::BirdOspf).build().unwrap();
+    lab.wait_learned_route(Node::A, std::time::Duration::from_secs(30))
+        .unwrap();
+    let tmp = TempDir::new("doctor-track");
+    let base = std::fs::read_to_string(config(tmp.path(), "10.1.1.10/24")).unwrap();
+    let cfg = tmp.path().join("tracked.toml");
+    let client = vrrp_tests::lab::CLIENT_SUBNET;
+    std::fs::write(
+        &cfg,
+        format!(
+            "{base}\n[[instance.track_route]]\nprefix = \"{client}\"\nprotocol = \"bird\"\n\n\
+             [[instance.track_route]]\nprefix = \"{client}\"\nprotocol = \"bird\"\ntable = 100\nweight = -60\n\n\
+             [[instance.track_route]]\nprefix = \"0.0.0.0/0\"\nmin_nexthops = 2\n"
+        ),
+    )
+    .unwrap();
+    let r = doctor(&lab.a, &cfg);
+    let present = format!("instance vi51 track_route {client}");
+    let line = r
+        .out
+        .lines()
+        .find(|l| l.contains(&present) && l.contains("in table 254"))
+        .unwrap_or_else(|| panic!("no line for the learned route:\n{}", r.out));
+    assert!(
+        line.starts_with("OK") && line.contains("1 usable next hop"),
+        "{line}"
+    );
+    let other_table = r
+        .out
+        .lines()
+        .find(|l| l.contains(&present) && l.contains("table 100"))
+        .unwrap();
+    assert!(
+        other_table.starts_with("WARN")
+            && other_table.contains("no usable route in table 100")
+            && other_table.contains("its priority is 60 lower until one appears"),
+        "{other_table}"
+    );
+    r.expect("instance vi51 track_route 0.0.0.0/0", "WARN");
+    assert!(
+        r.line("instance vi51 track_route 0.0.0.0/0")
+            .contains("fewer than min_nexthops = 2, so the instance stays in FAULT"),
+        "{}",
+        r.out
+    );
+    assert_eq!(r.code, 1, "{}", r.out);
+}

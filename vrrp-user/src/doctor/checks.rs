@@ -177,6 +177,70 @@ pub fn peers(links: &[Link], i: &Instance) -> Vec<(Check, Option<String>)> {
         .collect()
 }
 
+/// Usable next hops of one `ip -j route` entry, counted as vrrpd's route tracker
+/// counts them: the `nexthops` not flagged dead or link-down, else one unless the
+/// route itself is; none for a blackhole, unreachable or other non-unicast route.
+fn usable_nexthops(route: &serde_json::Value) -> u16 {
+    let unusable = |v: &serde_json::Value| {
+        v["flags"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|f| matches!(f.as_str(), Some("dead" | "linkdown")))
+    };
+    if route["type"].as_str().is_some_and(|t| t != "unicast") {
+        return 0;
+    }
+    match route["nexthops"].as_array() {
+        Some(hops) => hops.iter().filter(|h| !unusable(h)).count() as u16,
+        None => u16::from(!unusable(route)),
+    }
+}
+
+/// Each tracked route as the instance's tracker would see it now: present with
+/// enough next hops, or missing (and what that does to the instance).
+pub fn tracked_routes(i: &Instance) -> Vec<Check> {
+    i.track
+        .routes
+        .iter()
+        .map(|t| {
+            let what = format!("instance {} track_route {}", i.name, t.prefix);
+            let whose = match t.protocol {
+                Some(p) => format!("table {} (protocol {p})", t.table),
+                None => format!("table {}", t.table),
+            };
+            let effect = match t.weight {
+                0 => "the instance stays in FAULT".to_string(),
+                w if w < 0 => format!("its priority is {} lower", -w),
+                w => format!("its priority lacks the +{w}"),
+            };
+            let routes = match host::routes_exact(t.prefix, t.table, t.protocol) {
+                Ok(r) => r,
+                Err(e) => return Check::new(Level::Warn, what, format!("cannot read {whose}: {e}")),
+            };
+            let best = routes.iter().map(usable_nexthops).max().unwrap_or(0);
+            if best == 0 {
+                Check::new(
+                    Level::Warn,
+                    what,
+                    format!("no usable route in {whose}, so {effect} until one appears"),
+                )
+            } else if best < t.min_nexthops {
+                Check::new(
+                    Level::Warn,
+                    what,
+                    format!(
+                        "{best} usable next hop(s) in {whose}, fewer than min_nexthops = {}, so {effect} until there are enough",
+                        t.min_nexthops
+                    ),
+                )
+            } else {
+                Check::new(Level::Ok, what, format!("in {whose}, {best} usable next hop(s)"))
+            }
+        })
+        .collect()
+}
+
 pub fn rp_filter(i: &Instance, peer_devs: &[Option<String>]) -> Option<Check> {
     if !matches!(i.transport, Transport::Unicast { .. }) || i.family() != crate::config::Family::V4
     {
@@ -504,6 +568,26 @@ mod tests {
         assert!(!bird_exports_lo(
             "protocol direct {\n interface \"eth0\";\n}\nprotocol ospf { interface \"lo\"; }"
         ));
+    }
+
+    #[test]
+    fn next_hops_as_the_tracker_counts_them() {
+        let parse = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap();
+        // From `ip -j route show` with one of two ECMP links' carrier down.
+        let ecmp = parse(
+            r#"{"dst":"198.51.100.0/24","protocol":"bird","flags":[],"nexthops":[
+                {"gateway":"192.0.2.2","dev":"a0","weight":1,"flags":["linkdown"]},
+                {"gateway":"192.0.2.6","dev":"b0","weight":1,"flags":[]}]}"#,
+        );
+        assert_eq!(usable_nexthops(&ecmp), 1);
+        let down = parse(
+            r#"{"dst":"203.0.113.0/24","gateway":"192.0.2.2","dev":"a0","flags":["linkdown"]}"#,
+        );
+        assert_eq!(usable_nexthops(&down), 0);
+        let up = parse(r#"{"dst":"203.0.113.0/24","gateway":"192.0.2.2","dev":"a0","flags":[]}"#);
+        assert_eq!(usable_nexthops(&up), 1);
+        let blackhole = parse(r#"{"type":"blackhole","dst":"203.0.113.0/24","flags":[]}"#);
+        assert_eq!(usable_nexthops(&blackhole), 0);
     }
 
     #[test]

@@ -105,6 +105,24 @@ pub fn route_to(dst: IpAddr, src: Option<IpAddr>) -> Result<RouteTo, String> {
     })
 }
 
+/// The routes to exactly `prefix` in `table` (of `protocol`, if given), as
+/// `ip -j route show exact` lists them.
+pub fn routes_exact(prefix: IpNet, table: u32, protocol: Option<u8>) -> Result<Vec<Value>, String> {
+    let family = if prefix.addr().is_ipv4() { "-4" } else { "-6" };
+    let (prefix, table) = (prefix.to_string(), table.to_string());
+    let protocol = protocol.map(|p| p.to_string());
+    let mut args = vec![family, "route", "show", "exact", &prefix, "table", &table];
+    if let Some(p) = &protocol {
+        args.extend(["proto", p.as_str()]);
+    }
+    match ip_json(&args) {
+        Ok(v) => Ok(v.as_array().cloned().unwrap_or_default()),
+        // A table nothing was put in yet does not exist: it holds no route.
+        Err(e) if e.contains("table does not exist") => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
 pub fn sysctl(path: &str) -> Option<String> {
     std::fs::read_to_string(format!("/proc/sys/{path}"))
         .ok()

@@ -3,8 +3,9 @@
 //! `unicast_src` configured, each peer routable (and by which interface and
 //! gateway), the firewall passing IP protocol 112, `rp_filter`, the VIP's
 //! virtual subnet on no physical interface, a routing daemon that announces
-//! the VIP, capabilities and kernel features for the datapath. One line per
-//! check, OK / WARN / FAIL; the exit status is the worst (0, 1, 2).
+//! the VIP, capabilities and kernel features for the datapath, and each tracked
+//! route as its tracker would see it now. One line per check, OK / WARN / FAIL; the
+//! exit status is the worst (0, 1, 2).
 
 pub mod check;
 mod checks;
@@ -77,6 +78,7 @@ pub fn run(path: &Path) -> Report {
         out.extend(peers.into_iter().map(|(c, _)| c));
         out.extend(checks::rp_filter(i, &devs));
         out.extend(checks::virtual_subnet(&links, i));
+        out.extend(checks::tracked_routes(i));
     }
     out.extend(checks::firewall());
     match host::processes_here() {
