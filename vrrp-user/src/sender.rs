@@ -16,7 +16,8 @@
 //! The outcome of every copy is counted against the instance that queued it: the
 //! controller takes each sink's [`SendReport`] after the flush.
 //!
-//! A socket is bound to its source address and interface, sends with the configured
+//! A socket is bound to its source address and interface (a routed instance's only to
+//! its source, usually on `lo`: the FIB then picks the uplink), sends with the configured
 //! TTL (255 by default, RFC 9568 §5.1.1.3; routed peers see it decremented) and TOS
 //! 0xC0 (network control), and never receives: a classic BPF filter drops every
 //! inbound packet so copies of other routers' adverts do not pile up in its queue.
@@ -44,7 +45,9 @@ pub enum Destinations {
 /// Send-side settings of one instance.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SenderConfig {
-    pub ifname: String,
+    /// The device the socket is bound to; `None` for a routed instance, whose
+    /// adverts leave by whatever uplink the kernel's FIB (and ECMP) picks.
+    pub ifname: Option<String>,
     pub source: Ipv4Addr,
     pub destinations: Destinations,
     pub ttl: u8,
@@ -115,7 +118,7 @@ pub trait OpenSink {
 /// What makes two instances' sockets interchangeable.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct SocketKey {
-    ifname: String,
+    ifname: Option<String>,
     source: Ipv4Addr,
     ttl: u8,
 }
@@ -403,7 +406,10 @@ fn encode(config: &SenderConfig, advert: &Advert) -> Result<Encoded, SendError> 
 /// multicast sent from the source, receiving nothing.
 fn open_socket(key: &SocketKey) -> Result<OwnedFd, SendError> {
     let fail = |op: &'static str| SendError::Socket {
-        ifname: key.ifname.clone(),
+        ifname: key
+            .ifname
+            .clone()
+            .unwrap_or_else(|| "the routed uplinks".to_string()),
         src: key.source,
         op,
         err: io::Error::last_os_error(),
@@ -431,19 +437,21 @@ fn open_socket(key: &SocketKey) -> Result<OwnedFd, SendError> {
     let off: i32 = 0;
     setsockopt(&fd, libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP, &off)
         .map_err(|_| fail("IP_MULTICAST_LOOP"))?;
-    let dev = key.ifname.as_bytes();
-    // SAFETY: dev points to the name bytes of the given length.
-    if unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_BINDTODEVICE,
-            dev.as_ptr().cast(),
-            dev.len() as libc::socklen_t,
-        )
-    } != 0
-    {
-        return Err(fail("SO_BINDTODEVICE"));
+    if let Some(dev) = &key.ifname {
+        let dev = dev.as_bytes();
+        // SAFETY: dev points to the name bytes of the given length.
+        if unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_BINDTODEVICE,
+                dev.as_ptr().cast(),
+                dev.len() as libc::socklen_t,
+            )
+        } != 0
+        {
+            return Err(fail("SO_BINDTODEVICE"));
+        }
     }
     let sa = sockaddr(key.source);
     // SAFETY: valid sockaddr_in.

@@ -10,14 +10,22 @@
 //! lost notifications make it read the routes once and re-evaluate. Like the script and file trackers it sends
 //! a [`TrackEvent`] when, and only when, a route's effect changes, the first known
 //! state always; the first state applies at once, later returns wait out `rise`.
+//!
+//! The same task watches a routed instance's peers ([`TrackPeers`]): the instance is
+//! in FAULT while the kernel routes none of them through one of its uplinks (asked
+//! per peer with `RTM_GETROUTE`, so policy, ECMP and default routes count as they
+//! would for an advert), not while one uplink is down.
 
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::config::{self, TrackRoute};
-use crate::netlink::{Netlink, RouteEvent, RouteInfo, RouteWatch};
+use std::net::IpAddr;
+
+use crate::config::{self, TrackPeers, TrackRoute};
+use crate::datapath::xdp::ifindex;
+use crate::netlink::{Netlink, NetlinkError, RouteEvent, RouteInfo, RouteWatch};
 use crate::track::{self, TrackEvent};
 
 /// How long to wait before opening a failed netlink socket again or re-reading
@@ -120,24 +128,73 @@ impl RiseHold {
     }
 }
 
-/// One tracked route's state in the task.
+/// Whether the kernel's route to a peer (`ip route get PEER from SOURCE`) leaves by
+/// one of `uplinks` (by index; empty: any interface but `lo`, index `lo`).
+pub fn leaves_by_uplink(route: Option<&RouteInfo>, uplinks: &[u32], lo: u32) -> bool {
+    let Some(r) = route.filter(|r| r.unicast) else {
+        return false;
+    };
+    match r.oif {
+        Some(o) if uplinks.is_empty() => o != lo,
+        Some(o) => uplinks.contains(&o),
+        None => false,
+    }
+}
+
+/// What one tracked object depends on.
+enum Check {
+    Route(TrackRoute),
+    Peers(TrackPeers),
+}
+
+/// What a check found: whether it holds, and for the log, how.
+enum Found {
+    Route(Presence),
+    /// The first peer routed through an uplink, or none.
+    Peers(Option<(IpAddr, u32)>),
+}
+
+impl Found {
+    fn holds(&self) -> bool {
+        match self {
+            Found::Route(p) => p.is_present(),
+            Found::Peers(p) => p.is_some(),
+        }
+    }
+}
+
+/// One tracked object's state in the task.
 struct Tracked {
-    spec: TrackRoute,
+    check: Check,
     object: String,
+    weight: i16,
     hold: RiseHold,
 }
 
-/// Starts the route tracker of one instance; it stops when `events` is closed or
-/// the handle is aborted.
-pub fn spawn(routes: Vec<TrackRoute>, events: mpsc::Sender<TrackEvent>) -> JoinHandle<()> {
-    let tracked = routes
+/// Starts the route tracker of one instance (its tracked routes and, for a routed
+/// instance, its peers); it stops when `events` is closed or the handle is aborted.
+pub fn spawn(
+    routes: Vec<TrackRoute>,
+    peers: Option<TrackPeers>,
+    events: mpsc::Sender<TrackEvent>,
+) -> JoinHandle<()> {
+    let mut tracked: Vec<Tracked> = routes
         .into_iter()
         .map(|spec| Tracked {
             object: config::tracked_route(&spec),
+            weight: spec.weight,
             hold: RiseHold::new(spec.rise),
-            spec,
+            check: Check::Route(spec),
         })
         .collect();
+    if let Some(p) = peers {
+        tracked.push(Tracked {
+            object: config::TRACKED_PEERS.to_string(),
+            weight: 0,
+            hold: RiseHold::new(Duration::ZERO),
+            check: Check::Peers(p),
+        });
+    }
     tokio::spawn(run(tracked, events))
 }
 
@@ -153,9 +210,9 @@ async fn run(mut tracked: Vec<Tracked>, events: mpsc::Sender<TrackEvent>) {
             }
         };
         loop {
-            match netlink.routes().await {
-                Ok(routes) => {
-                    if !report(&mut tracked, &routes, &events).await {
+            match look(&netlink, &tracked).await {
+                Ok(found) => {
+                    if !report(&mut tracked, found, &events).await {
                         return;
                     }
                 }
@@ -178,6 +235,45 @@ async fn run(mut tracked: Vec<Tracked>, events: mpsc::Sender<TrackEvent>) {
     }
 }
 
+/// Reads what every check needs: the route table once if any route is tracked, one
+/// lookup per peer of a routed instance.
+async fn look(netlink: &Netlink, tracked: &[Tracked]) -> Result<Vec<Found>, NetlinkError> {
+    let routes = if tracked.iter().any(|t| matches!(t.check, Check::Route(_))) {
+        netlink.routes().await?
+    } else {
+        Vec::new()
+    };
+    let mut out = Vec::with_capacity(tracked.len());
+    for t in tracked {
+        out.push(match &t.check {
+            Check::Route(spec) => Found::Route(presence(spec, &routes)),
+            Check::Peers(spec) => Found::Peers(routed_peer(netlink, spec).await?),
+        });
+    }
+    Ok(out)
+}
+
+/// The first peer the kernel routes through an uplink, with that uplink's index.
+async fn routed_peer(
+    netlink: &Netlink,
+    spec: &TrackPeers,
+) -> Result<Option<(IpAddr, u32)>, NetlinkError> {
+    // By name at each look: an uplink that is re-created gets a new index.
+    let uplinks: Vec<u32> = spec.uplinks.iter().filter_map(|n| ifindex(n)).collect();
+    if !spec.uplinks.is_empty() && uplinks.is_empty() {
+        return Ok(None);
+    }
+    let lo = ifindex("lo").unwrap_or(1);
+    for &peer in &spec.peers {
+        let route = netlink.route_get(peer, Some(spec.source)).await?;
+        if leaves_by_uplink(route.as_ref(), &uplinks, lo) {
+            let oif = route.and_then(|r| r.oif).unwrap_or(0);
+            return Ok(Some((peer, oif)));
+        }
+    }
+    Ok(None)
+}
+
 enum Wake {
     Read,
     Reconnect,
@@ -193,10 +289,13 @@ async fn next_reason(
     deadline: Option<Instant>,
     events: &mpsc::Sender<TrackEvent>,
 ) -> Wake {
+    // Any route may carry a peer (a default, a covering prefix), so a routed
+    // instance's peers make every route change relevant.
     let relevant = |r: &RouteInfo| {
-        tracked
-            .iter()
-            .any(|t| t.spec.prefix == r.dst && t.spec.table == r.table)
+        tracked.iter().any(|t| match &t.check {
+            Check::Route(spec) => spec.prefix == r.dst && spec.table == r.table,
+            Check::Peers(_) => true,
+        })
     };
     let sleep = async {
         match deadline {
@@ -224,24 +323,23 @@ async fn next_reason(
     }
 }
 
-/// Re-evaluates every tracked route against `routes`, logs and sends each change;
-/// false once nobody listens.
+/// Re-evaluates every tracked object from what [`look`] found, logs and sends each
+/// change; false once nobody listens.
 async fn report(
     tracked: &mut [Tracked],
-    routes: &[RouteInfo],
+    found: Vec<Found>,
     events: &mpsc::Sender<TrackEvent>,
 ) -> bool {
     let now = Instant::now();
-    for t in tracked {
-        let presence = presence(&t.spec, routes);
-        let Some(up) = t.hold.observe(now, presence.is_present()) else {
+    for (t, found) in tracked.iter_mut().zip(found) {
+        let Some(up) = t.hold.observe(now, found.holds()) else {
             continue;
         };
-        log_change(&t.spec, presence);
+        log_change(&t.check, &found);
         let event = TrackEvent {
             name: t.object.clone(),
             up,
-            weight: track::weight(t.spec.weight),
+            weight: track::weight(t.weight),
         };
         if events.send(event).await.is_err() {
             return false;
@@ -250,19 +348,34 @@ async fn report(
     true
 }
 
-fn log_change(spec: &TrackRoute, presence: Presence) {
-    let prefix = spec.prefix;
-    let table = spec.table;
-    match presence {
-        Presence::Present(n) => tracing::info!(
-            %prefix, table, nexthops = n, rise_ms = spec.rise.as_millis() as u64,
-            "track route up"
+fn log_change(check: &Check, found: &Found) {
+    match (check, found) {
+        (Check::Route(spec), Found::Route(presence)) => {
+            let prefix = spec.prefix;
+            let table = spec.table;
+            match *presence {
+                Presence::Present(n) => tracing::info!(
+                    %prefix, table, nexthops = n, rise_ms = spec.rise.as_millis() as u64,
+                    "track route up"
+                ),
+                Presence::Missing => {
+                    tracing::warn!(%prefix, table, "track route down: no such route")
+                }
+                Presence::TooFewNexthops(n) => tracing::warn!(
+                    %prefix, table, nexthops = n, min_nexthops = spec.min_nexthops,
+                    "track route down: too few next hops"
+                ),
+            }
+        }
+        (Check::Peers(_), Found::Peers(Some((peer, oif)))) => {
+            let dev = crate::datapath::xdp::ifname(*oif).unwrap_or_else(|| oif.to_string());
+            tracing::info!(%peer, dev, "peers routable again")
+        }
+        (Check::Peers(spec), _) => tracing::warn!(
+            peers = ?spec.peers,
+            "no peer is routable through an uplink: FAULT until one is"
         ),
-        Presence::Missing => tracing::warn!(%prefix, table, "track route down: no such route"),
-        Presence::TooFewNexthops(n) => tracing::warn!(
-            %prefix, table, nexthops = n, min_nexthops = spec.min_nexthops,
-            "track route down: too few next hops"
-        ),
+        (Check::Route(_), Found::Peers(_)) => {}
     }
 }
 
@@ -363,5 +476,27 @@ mod tests {
         let mut zero = RiseHold::new(Duration::ZERO);
         assert_eq!(zero.observe(ms(0), false), Some(false));
         assert_eq!(zero.observe(ms(1), true), Some(true));
+    }
+
+    #[test]
+    fn a_peer_counts_when_its_route_leaves_by_an_uplink() {
+        let via = |oif: u32| RouteInfo {
+            oif: Some(oif),
+            ..route("10.2.0.2/32", 186, 1)
+        };
+        assert!(leaves_by_uplink(Some(&via(3)), &[3, 4], 1));
+        assert!(
+            !leaves_by_uplink(Some(&via(2)), &[3, 4], 1),
+            "by the management link, not an uplink"
+        );
+        assert!(!leaves_by_uplink(None, &[3, 4], 1), "no route at all");
+        let mut unreachable = via(3);
+        unreachable.unicast = false;
+        assert!(!leaves_by_uplink(Some(&unreachable), &[3, 4], 1));
+        assert!(
+            leaves_by_uplink(Some(&via(2)), &[], 1),
+            "every uplink: any interface"
+        );
+        assert!(!leaves_by_uplink(Some(&via(1)), &[], 1), "but lo");
     }
 }

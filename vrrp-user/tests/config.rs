@@ -538,7 +538,8 @@ fn interface_lo_and_overlong_names_are_errors() {
     one_error(
         &instance_with("").replace("interface = \"eth0\"", "interface = \"lo\""),
         "t.toml:3:13: instance \"vi1\": interface = \"lo\" cannot carry adverts to other routers; \
-         use the link that reaches the peers and put routed VIPs on lo with vip.dev = \"lo\"",
+         name the link (or the uplinks) that reach the peers and put routed VIPs on lo with \
+         vip.dev = \"lo\"",
     );
     one_error(
         &instance_with("").replace("\"eth0\"", "\"enp0s31f6-uplink0\""),
@@ -1193,4 +1194,150 @@ fn reload_classes_by_key() {
         of(&text.replace("address = \"10.1.2.10\"", "address = \"10.1.2.11\"")),
         (Restart, vec!["mode/unicast_src/peer.address"])
     );
+}
+
+/// A routed instance on a dual-homed node: two uplinks, a loopback source, a VIP on lo.
+fn routed_with(interface: &str, extra: &str) -> String {
+    format!(
+        r#"[[instance]]
+name = "vi1"
+{interface}
+vrid = 51
+priority = 100
+mode = "unicast"
+unicast_src = "10.1.0.1/32"
+{extra}
+
+[[instance.peer]]
+address = "10.1.0.2/32"
+
+[[instance.vip]]
+address = "10.1.255.1/32"
+"#
+    )
+}
+
+#[test]
+fn a_routed_instance_lists_its_uplinks_or_none() {
+    let c = ok(&routed_with(r#"interface = ["up1", "up2"]"#, ""));
+    let i = &c.instances[0];
+    assert_eq!(
+        i.links,
+        config::Links::Uplinks(vec!["up1".into(), "up2".into()])
+    );
+    assert_eq!(i.link(), None);
+    assert_eq!(
+        i.vips[0].dev, "lo",
+        "a routed instance's VIPs default to lo"
+    );
+    assert!(i.is_routed(&i.vips[0]));
+    let peers = i
+        .track
+        .peers
+        .as_ref()
+        .expect("a routed instance tracks its peers");
+    assert_eq!(peers.source, "10.1.0.1".parse::<IpAddr>().unwrap());
+    assert_eq!(peers.uplinks, vec!["up1".to_string(), "up2".to_string()]);
+    assert!(config::tracked_weights(&i.track).contains_key(config::TRACKED_PEERS));
+    let Transport::Unicast { peers, .. } = &i.transport else {
+        panic!("unicast")
+    };
+    assert_eq!(
+        peers[0].ttl_min, 1,
+        "a peer's loopback is always behind a router"
+    );
+
+    let c = ok(&routed_with("", ""));
+    assert!(c.instances[0].links.all_uplinks());
+
+    // A link instance has no implicit peer tracking.
+    let c = ok(&instance_with(""));
+    assert_eq!(c.instances[0].track.peers, None);
+    assert_eq!(c.instances[0].link(), Some("eth0"));
+}
+
+#[test]
+fn routed_instance_errors_name_the_key() {
+    one_error(
+        &routed_with("interface = []", ""),
+        "t.toml:3:13: instance \"vi1\": interface = [] names no uplink: list the uplinks of this \
+         routed instance, or leave interface out to receive on every interface but lo",
+    );
+    one_error(
+        &routed_with(r#"interface = ["up1", "up1"]"#, ""),
+        "t.toml:3:13: instance \"vi1\": interface lists \"up1\" twice",
+    );
+    one_error(
+        &routed_with(r#"interface = ["up1", "lo"]"#, ""),
+        "t.toml:3:13: instance \"vi1\": interface = \"lo\" cannot carry adverts to other routers; \
+         name the link (or the uplinks) that reach the peers and put routed VIPs on lo with \
+         vip.dev = \"lo\"",
+    );
+    let e = errors(&routed_with("interface = 7", ""));
+    assert!(
+        e[0].contains("expected an interface name (\"eth0\") or an array of uplinks"),
+        "{e:?}"
+    );
+    one_error(
+        &routed_with(r#"interface = ["up1", "up2"]"#, "").replace(
+            "address = \"10.1.255.1/32\"",
+            "address = \"10.1.255.1/32\"\ndev = \"up2\"",
+        ),
+        "t.toml:15:7: instance \"vi1\": vip.dev = \"up2\" is an uplink of this routed instance; its \
+         VIPs are announced by the routing daemon from lo (or another device), not by ARP on one \
+         uplink",
+    );
+    one_error(
+        &routed_with(
+            r#"interface = ["up1", "up2"]"#,
+            "[instance.garp]\nrepeat = 2",
+        ),
+        "t.toml:8:1: instance \"vi1\": garp has no effect on a routed instance: its VIPs are \
+         announced by the routing daemon, not by ARP; remove [instance.garp]",
+    );
+    let multicast = routed_with(r#"interface = ["up1"]"#, "")
+        .replace(
+            "mode = \"unicast\"\nunicast_src = \"10.1.0.1/32\"",
+            "mode = \"multicast\"",
+        )
+        .replace("[[instance.peer]]\naddress = \"10.1.0.2/32\"\n", "");
+    one_error(
+        &multicast,
+        "t.toml:3:13: instance \"vi1\": a routed instance (interface is a list) sends its adverts \
+         by the routing table, to unicast peers; multicast stays on one link: set interface = \
+         \"<link>\"",
+    );
+}
+
+#[test]
+fn a_vrid_is_unique_on_each_uplink_and_everywhere_for_all_uplinks() {
+    let two = |a: &str, b: &str| {
+        format!(
+            "{}\n{}",
+            routed_with(a, ""),
+            routed_with(b, "")
+                .replace("name = \"vi1\"", "name = \"vi2\"")
+                .replace("10.1.255.1/32", "10.1.255.2/32")
+        )
+    };
+    let e = errors(&two(
+        r#"interface = ["up1", "up2"]"#,
+        r#"interface = "up2""#,
+    ));
+    let has = |e: &[String], m: &str| assert!(e.iter().any(|e| e.contains(m)), "{e:?}");
+    has(&e, "vrid = 51 is already used on up2 by instance \"vi1\"");
+    let e = errors(&two("", r#"interface = "eth9""#));
+    has(&e, "vrid = 51 is already used on eth9 by instance \"vi1\"");
+    let e = errors(&two(r#"interface = "eth9""#, ""));
+    has(&e, "vrid = 51 is already used on eth9 by instance \"vi1\"");
+    ok(&two(r#"interface = ["up1"]"#, r#"interface = ["up2"]"#));
+}
+
+#[test]
+fn changing_the_uplinks_restarts_the_instance() {
+    let a = ok(&routed_with(r#"interface = ["up1", "up2"]"#, ""));
+    let b = ok(&routed_with(r#"interface = ["up1"]"#, ""));
+    let change = config::classify(&a.instances[0], &b.instances[0]);
+    assert_eq!(change.class, ReloadClass::Restart);
+    assert!(change.keys.contains(&"interface"), "{:?}", change.keys);
 }

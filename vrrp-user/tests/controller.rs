@@ -44,6 +44,11 @@ impl Host for Table {
     fn first_ipv4(&self, name: &str) -> Option<Ipv4Addr> {
         self.0.get(name).map(|(_, a)| *a)
     }
+    fn uplinks(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.0.keys().map(|k| k.to_string()).collect();
+        v.sort();
+        v
+    }
 }
 
 type Log = Rc<RefCell<Vec<String>>>;

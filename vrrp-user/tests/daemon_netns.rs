@@ -885,3 +885,157 @@ fn vip_removed_behind_our_back_comes_back() {
     assert!(a.log().contains("behind our back"), "{}", a.log());
     assert!(!b.has_vip());
 }
+
+/// A routed instance of a dual-homed node: adverts from its loopback, sent by the FIB
+/// over both uplinks, received on either.
+fn dual_homed_config(node: &Node, me: &str, peer: &str, priority: u8, datapath: &str) -> String {
+    format!(
+        r#"
+[global]
+status_socket = "{sock}"
+datapath = "{datapath}"
+
+[[instance]]
+name = "vi51"
+interface = ["up1", "up2"]
+vrid = 51
+priority = {priority}
+advert_interval_ms = {INTERVAL_MS}
+mode = "unicast"
+unicast_src = "{me}/32"
+
+[[instance.peer]]
+address = "{peer}"
+
+[[instance.vip]]
+address = "{VIP}/32"
+"#,
+        sock = node.socket().display(),
+    )
+}
+
+/// Transitions of the one instance so far, all kinds together.
+fn transitions(node: &Node) -> u64 {
+    node.status_json()["instances"][0]["transitions"]
+        .as_array()
+        .map_or(0, |v| {
+            v.iter().map(|t| t["count"].as_u64().unwrap_or(0)).sum()
+        })
+}
+
+/// One datapath's run of the dual-homed checks: the master loses one uplink and
+/// nothing moves (its adverts reroute to the other, the backup hears them there);
+/// it loses both and goes to FAULT, the backup takes over; both come back and it
+/// preempts again.
+fn dual_homed_uplinks(datapath: &str) {
+    use vrrp_tests::lab::{
+        Node as LabNode,
+        dual::{DualHomed, Router, loopback, static_routes},
+    };
+    let tmp = tmpdir(&format!("dual-{datapath}"));
+    let t = DualHomed::new("h").unwrap();
+    t.static_routes().unwrap();
+    let (la, lb) = (
+        loopback(LabNode::A).to_string(),
+        loopback(LabNode::B).to_string(),
+    );
+    let DualHomed {
+        a,
+        b,
+        r1,
+        r2,
+        client: _client,
+    } = t;
+    let mut a = Node::with_ns("a", tmp.path(), a);
+    let mut b = Node::with_ns("b", tmp.path(), b);
+    a.write_config(&dual_homed_config(&a, &la, &lb, 200, datapath));
+    b.write_config(&dual_homed_config(&b, &lb, &la, 100, datapath));
+    // The topology's helpers again, around the namespaces the nodes now own.
+    let uplink = |n: &Node, r: Router, up: bool| {
+        let state = if up { "up" } else { "down" };
+        n.ns.exec(&["ip", "link", "set", r.uplink(), state])
+            .unwrap();
+    };
+    b.start();
+    wait_for("B's daemon to answer", Duration::from_secs(10), || {
+        b.try_status().is_some()
+    });
+    a.start();
+    wait_for("A to hold the VIP", Duration::from_secs(10), || a.has_vip());
+    wait_for("B to follow A", Duration::from_secs(5), || {
+        b.is_backup_of(&la)
+    });
+    let (ta, tb) = (transitions(&a), transitions(&b));
+
+    // One uplink of the master cut: whichever the ECMP hash picked for its adverts.
+    for r in Router::ALL {
+        uplink(&a, r, false);
+        // B would take over within one Master_Down_Interval of hearing nothing.
+        hold_while_backup_of(
+            100,
+            "A as the only VIP holder with one uplink",
+            &a,
+            &b,
+            || a.has_vip() && !b.has_vip(),
+        );
+        let s = b.status_json();
+        assert_eq!(s["instances"][0]["master"], la.as_str(), "{s:#}");
+        uplink(&a, r, true);
+        // The nexthop over the returned link comes back with its carrier.
+        wait_for(
+            "A's route to B over both uplinks",
+            Duration::from_secs(5),
+            || {
+                let out =
+                    a.ns.exec(&["ip", "route", "show", &format!("{lb}/32")])
+                        .unwrap();
+                String::from_utf8_lossy(&out.stdout)
+                    .matches("nexthop")
+                    .count()
+                    == 2
+                    && !String::from_utf8_lossy(&out.stdout).contains("dead")
+            },
+        );
+    }
+    assert_eq!(
+        (transitions(&a), transitions(&b)),
+        (ta, tb),
+        "one uplink cut moved mastership\n--- A ---\n{}\n--- B ---\n{}",
+        a.log(),
+        b.log()
+    );
+
+    // Both uplinks cut: A has no route to its peer, so FAULT; B takes over.
+    uplink(&a, Router::R1, false);
+    uplink(&a, Router::R2, false);
+    let took = wait_for("A to drop the VIP", Duration::from_secs(3), || !a.has_vip());
+    wait_for("B to take over", Duration::from_secs(3), || b.has_vip());
+    assert_eq!(a.status_json()["instances"][0]["state"], "fault");
+    println!(
+        "dual-homed ({datapath}): FAULT {:.1} ms after the second uplink went",
+        took.as_secs_f64() * 1e3
+    );
+    let log = a.log();
+    assert!(log.contains("no peer is routable"), "{log}");
+
+    // Both back (the kernel flushed the routes over them): A preempts.
+    uplink(&a, Router::R1, true);
+    uplink(&a, Router::R2, true);
+    wait_for("the uplinks' carriers", Duration::from_secs(5), || {
+        static_routes([&a.ns, &b.ns], [&r1, &r2]).is_ok()
+    });
+    wait_for("A to take the VIP back", Duration::from_secs(10), || {
+        a.has_vip()
+    });
+    wait_for("B to release it", Duration::from_secs(3), || !b.has_vip());
+}
+
+#[test]
+fn dual_homed_one_uplink_cut_moves_nothing_both_fault_xdp() {
+    dual_homed_uplinks("auto");
+}
+
+#[test]
+fn dual_homed_one_uplink_cut_moves_nothing_both_fault_socket() {
+    dual_homed_uplinks("socket");
+}

@@ -28,7 +28,7 @@ const NOWHERE: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 255);
 
 fn config(dsts: &[Ipv4Addr], ttl: u8) -> SenderConfig {
     SenderConfig {
-        ifname: "eth0".into(),
+        ifname: Some("eth0".into()),
         source: A,
         destinations: Destinations::Unicast(dsts.to_vec()),
         ttl,

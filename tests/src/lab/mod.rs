@@ -13,6 +13,7 @@
 //! Everything lives in namespaces the lab creates; dropping the [`Lab`] kills the
 //! daemons it started (by PID) and deletes the namespaces, also when a test panics.
 
+pub mod dual;
 pub mod measure;
 pub mod probe;
 pub mod routing;

@@ -174,7 +174,16 @@ impl<'d, 'a> Checker<'d, 'a> {
 
     /// A Linux interface name: 1..15 bytes, no '/', ':' or whitespace.
     pub(crate) fn ifname(&mut self, v: &Spanned<String>, key: &str) -> Option<String> {
-        let s = v.get_ref();
+        self.ifname_at(&v.span(), v.get_ref(), key)
+    }
+
+    /// [`Self::ifname`] for a name whose own span is not known (an array item).
+    pub(crate) fn ifname_at(
+        &mut self,
+        span: &std::ops::Range<usize>,
+        s: &String,
+        key: &str,
+    ) -> Option<String> {
         let problem = if s.is_empty() {
             Some("is empty".to_string())
         } else if s.len() > IFNAME_MAX {
@@ -192,7 +201,7 @@ impl<'d, 'a> Checker<'d, 'a> {
         };
         match problem {
             Some(p) => {
-                self.err(&v.span(), format!("{key} = {s:?} {p}"));
+                self.err(span, format!("{key} = {s:?} {p}"));
                 None
             }
             None => Some(s.clone()),

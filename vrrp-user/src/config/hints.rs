@@ -65,6 +65,10 @@ pub(crate) fn in_toml_terms(message: &str) -> String {
         .replace(
             "data did not match any variant of untagged enum RawProtocol",
             "expected a protocol number (0-255) or name (\"bgp\", \"bird\", ...)",
+        )
+        .replace(
+            "data did not match any variant of untagged enum RawInterface",
+            "expected an interface name (\"eth0\") or an array of uplinks ([\"up1\", \"up2\"])",
         );
     if let Some(i) = m.find("expected struct ") {
         m.truncate(i);

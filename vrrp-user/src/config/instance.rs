@@ -13,9 +13,9 @@ use toml::Spanned;
 use super::defaults::Defaults;
 use super::error::Diagnostics;
 use super::fields::{Checker, MAX_MS, family_name};
-use super::schema::{RawInstance, RawVip};
+use super::schema::{RawInstance, RawInterface, RawMode, RawVip};
 use super::transport::ParsedPeer;
-use super::types::{Family, Instance, Version};
+use super::types::{Family, Instance, Links, TrackPeers, Transport, Version};
 use super::{hooks, routes, track, transport, vips};
 
 const DEFAULT_ADVERT_INTERVAL_MS: i64 = 1000;
@@ -33,16 +33,7 @@ pub(crate) fn check(
     let mut c = Checker::new(d, format!("instance {:?}", raw.name.get_ref()));
 
     let name = c.name(&raw.name, "name");
-    let interface = c.ifname(&raw.interface, "interface").filter(|i| {
-        if i == "lo" {
-            c.err(
-                &raw.interface.span(),
-                "interface = \"lo\" cannot carry adverts to other routers; use the link that \
-                 reaches the peers and put routed VIPs on lo with vip.dev = \"lo\"",
-            );
-        }
-        i != "lo"
-    });
+    let links = links(&mut c, raw);
     let vrid = c.int(&raw.vrid, "vrid", 1, 255, "").map(|v| v as u8);
     let version = version(&mut c, raw.version.as_ref());
     let priority = priority(&mut c, &raw.priority);
@@ -99,8 +90,8 @@ pub(crate) fn check(
         .opt_int(raw.ttl.as_ref(), "ttl", 1, 255, DEFAULT_TTL)
         .map(|t| t as u8);
     let transport = transport::transport(&mut c, raw, src, &peers, ttl);
-    let vip_list = vips::check_vips(&mut c, raw, interface.as_deref(), owner, src, &peers, &vips);
-    let garp = vips::garp(&mut c, raw, vip_list.as_deref(), interface.as_deref());
+    let vip_list = vips::check_vips(&mut c, raw, links.as_ref(), owner, src, &peers, &vips);
+    let garp = vips::garp(&mut c, raw, vip_list.as_deref(), links.as_ref());
 
     let v3_checksum_as_v2 = raw.v3_checksum_as_v2.as_ref().is_some_and(|b| {
         if *b.get_ref() {
@@ -124,12 +115,21 @@ pub(crate) fn check(
     let (preempt, preempt_delay, accept_mode) = election_options(&mut c, raw, owner);
     let vip_lease = vip_lease(&mut c, raw, interval_ms);
     let routes = routes::routes(&mut c, &raw.routes, defaults);
-    let track = track::track(&mut c, raw, owner);
+    let mut track = track::track(&mut c, raw, owner);
+    if let (Some(t), Some(Links::Uplinks(uplinks)), Some(Transport::Unicast { source, peers })) =
+        (track.as_mut(), &links, &transport)
+    {
+        t.peers = Some(TrackPeers {
+            source: source.addr(),
+            peers: peers.iter().map(|p| p.address).collect(),
+            uplinks: uplinks.clone(),
+        });
+    }
     let hooks = hooks::hooks(&mut c, raw.hooks.as_ref());
 
     Some(Instance {
         name: name?,
-        interface: interface?,
+        links: links?,
         vrid: vrid?,
         version: version?,
         priority: priority?,
@@ -151,6 +151,73 @@ pub(crate) fn check(
         ttl: ttl?,
         garp: garp?,
     })
+}
+
+/// `interface`: one advert link, a list of uplinks, or none (every interface but
+/// `lo`). A routed instance (a list or none) sends by the FIB, so it is unicast only.
+fn links(c: &mut Checker, raw: &RawInstance) -> Option<Links> {
+    let links = match &raw.interface {
+        None => Links::Uplinks(Vec::new()),
+        Some(v) => {
+            let span = v.span();
+            let not_lo = |c: &mut Checker, name: String| {
+                if name == "lo" {
+                    c.err(
+                        &span,
+                        "interface = \"lo\" cannot carry adverts to other routers; name the \
+                         link (or the uplinks) that reach the peers and put routed VIPs on lo \
+                         with vip.dev = \"lo\"",
+                    );
+                    return None;
+                }
+                Some(name)
+            };
+            match v.get_ref() {
+                RawInterface::One(name) => {
+                    let name = c.ifname_at(&span, name, "interface")?;
+                    Links::Link(not_lo(c, name)?)
+                }
+                RawInterface::Many(names) if names.is_empty() => {
+                    c.err(
+                        &span,
+                        "interface = [] names no uplink: list the uplinks of this routed \
+                         instance, or leave interface out to receive on every interface but lo",
+                    );
+                    return None;
+                }
+                RawInterface::Many(names) => {
+                    let mut out: Vec<String> = Vec::new();
+                    for n in names {
+                        let name = c.ifname_at(&span, n, "interface")?;
+                        let name = not_lo(c, name)?;
+                        if out.contains(&name) {
+                            c.err(&span, format!("interface lists {name:?} twice"));
+                            return None;
+                        }
+                        out.push(name);
+                    }
+                    Links::Uplinks(out)
+                }
+            }
+        }
+    };
+    if matches!(links, Links::Uplinks(_)) && *raw.mode.get_ref() == RawMode::Multicast {
+        let span = raw.interface.as_ref().map_or(raw.mode.span(), |i| i.span());
+        c.err(
+            &span,
+            format!(
+                "a routed instance (interface {}) sends its adverts by the routing table, to \
+                 unicast peers; multicast stays on one link: set interface = \"<link>\"",
+                if raw.interface.is_some() {
+                    "is a list"
+                } else {
+                    "left out"
+                }
+            ),
+        );
+        return None;
+    }
+    Some(links)
 }
 
 fn version(c: &mut Checker, v: Option<&Spanned<i64>>) -> Option<Version> {

@@ -28,13 +28,13 @@ use std::path::Path;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use reload::{
-    ConfigDiff, InstanceChange, ReloadClass, classify, diff, tracked_file, tracked_interface,
-    tracked_route, tracked_script, tracked_weights, tracker_runs,
+    ConfigDiff, InstanceChange, ReloadClass, TRACKED_PEERS, classify, diff, tracked_file,
+    tracked_interface, tracked_route, tracked_script, tracked_weights, tracker_runs,
 };
 pub use types::{
-    Config, Datapath, Family, Garp, Global, Hooks, Instance, Peer, Realtime, Route, RouteProtocol,
-    SchedPolicy, Scope, SyncGroup, Track, TrackFile, TrackInterface, TrackRoute, TrackScript,
-    Transport, Version, Vip,
+    Config, Datapath, Family, Garp, Global, Hooks, Instance, Links, Peer, Realtime, Route,
+    RouteProtocol, SchedPolicy, Scope, SyncGroup, Track, TrackFile, TrackInterface, TrackPeers,
+    TrackRoute, TrackScript, Transport, Version, Vip,
 };
 
 /// Reads and validates the file at `path`. Errors name the file as given.

@@ -154,7 +154,7 @@ pub fn classify(old: &Instance, new: &Instance) -> InstanceChange {
     use ReloadClass::{Addresses, Core, Restart, Value};
     let Instance {
         name: _,
-        interface,
+        links,
         vrid,
         version,
         priority,
@@ -177,7 +177,7 @@ pub fn classify(old: &Instance, new: &Instance) -> InstanceChange {
         class: ReloadClass::Unchanged,
         keys: Vec::new(),
     };
-    c.note(*interface != old.interface, Restart, "interface");
+    c.note(*links != old.links, Restart, "interface");
     c.note(*vrid != old.vrid, Restart, "vrid");
     c.note(*version != old.version, Restart, "version");
     c.note(*datapath != old.datapath, Restart, "datapath");
@@ -301,7 +301,13 @@ pub fn tracked_weights(t: &super::Track) -> BTreeMap<String, i16> {
         .map(|s| (tracked_script(&s.name), s.weight));
     let files = t.files.iter().map(|f| (tracked_file(&f.path), f.weight));
     let routes = t.routes.iter().map(|r| (tracked_route(r), r.weight));
-    ifaces.chain(scripts).chain(files).chain(routes).collect()
+    let peers = t.peers.iter().map(|_| (TRACKED_PEERS.to_string(), 0));
+    ifaces
+        .chain(scripts)
+        .chain(files)
+        .chain(routes)
+        .chain(peers)
+        .collect()
 }
 
 /// The tracked-object names the state machine knows, one per kind, so the
@@ -317,6 +323,9 @@ pub fn tracked_script(name: &str) -> String {
 pub fn tracked_file(path: &std::path::Path) -> String {
     format!("track:{}", path.display())
 }
+
+/// A routed instance's reachability of its peers (weight 0: FAULT while none is).
+pub const TRACKED_PEERS: &str = "peers:routable";
 
 /// A route is one object per prefix, table and protocol (validation keeps them
 /// unique): `route:0.0.0.0/0 table 254 proto 186`.

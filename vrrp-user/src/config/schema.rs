@@ -59,7 +59,8 @@ pub(crate) enum RawMode {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawInstance {
     pub name: Str,
-    pub interface: Str,
+    /// Absent: a routed instance on every interface but `lo`.
+    pub interface: Option<Spanned<RawInterface>>,
     pub vrid: Int,
     pub version: Option<Int>,
     pub priority: Int,
@@ -154,6 +155,15 @@ pub(crate) struct RawTrackRoute {
     pub min_nexthops: Option<Int>,
     pub rise_ms: Option<Int>,
     pub weight: Option<Int>,
+}
+
+/// `interface = "eth0"` (one advert link) or `interface = ["up1", "up2"]` (the
+/// uplinks of a routed instance).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RawInterface {
+    One(String),
+    Many(Vec<String>),
 }
 
 /// A route protocol by number or by its `/etc/iproute2/rt_protos` name.

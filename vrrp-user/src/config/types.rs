@@ -106,8 +106,8 @@ impl Family {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Instance {
     pub name: String,
-    /// Link adverts are sent and received on.
-    pub interface: String,
+    /// The link, or the uplinks, adverts use.
+    pub links: Links,
     pub vrid: u8,
     pub version: Version,
     /// Configured priority; 255 means this router owns the addresses.
@@ -143,10 +143,19 @@ impl Instance {
         Family::of(&self.vips[0].address.addr())
     }
 
+    /// The one advert link of a link instance; `None` for a routed instance.
+    pub fn link(&self) -> Option<&str> {
+        match &self.links {
+            Links::Link(l) => Some(l),
+            Links::Uplinks(_) => None,
+        }
+    }
+
     /// A routed VIP lives on a device other than the advert link (usually
-    /// `lo`) and is announced by a routing daemon instead of by ARP.
+    /// `lo`) and is announced by a routing daemon instead of by ARP. Every VIP of
+    /// a routed instance is one.
     pub fn is_routed(&self, vip: &Vip) -> bool {
-        vip.dev != self.interface
+        self.link() != Some(vip.dev.as_str())
     }
 
     /// VIPs on the advert link, which need gratuitous ARP / unsolicited NA.
@@ -157,6 +166,37 @@ impl Instance {
     /// Routed VIPs (see [`Instance::is_routed`]).
     pub fn routed_vips(&self) -> impl Iterator<Item = &Vip> {
         self.vips.iter().filter(|v| self.is_routed(v))
+    }
+}
+
+/// The links an instance's adverts use.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Links {
+    /// `interface = "eth0"`: adverts leave and arrive on this link, the source is
+    /// an address on it, VIPs default to it, and its loss is FAULT.
+    Link(String),
+    /// A routed instance (`interface = ["up1", "up2"]`, or no `interface`: every
+    /// interface but `lo`, as found at start): adverts leave by the kernel's FIB
+    /// from a source that is usually on `lo`, so they follow routing and ECMP; they
+    /// are received on every uplink; the instance is in FAULT only while no peer is
+    /// routable through one.
+    Uplinks(Vec<String>),
+}
+
+impl Links {
+    /// The uplinks of a routed instance whose `interface` was omitted.
+    pub fn all_uplinks(&self) -> bool {
+        matches!(self, Links::Uplinks(v) if v.is_empty())
+    }
+}
+
+impl std::fmt::Display for Links {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Links::Link(l) => f.write_str(l),
+            Links::Uplinks(v) if v.is_empty() => f.write_str("every uplink"),
+            Links::Uplinks(v) => f.write_str(&v.join("+")),
+        }
     }
 }
 
@@ -218,6 +258,19 @@ pub struct Track {
     pub scripts: Vec<TrackScript>,
     pub files: Vec<TrackFile>,
     pub routes: Vec<TrackRoute>,
+    /// A routed instance's own reachability: no configuration of its own, filled
+    /// in from its uplinks and transport.
+    pub peers: Option<TrackPeers>,
+}
+
+/// A routed instance is in FAULT while the kernel routes none of its peers through
+/// one of its uplinks (a link instance gets that from its link's state instead).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TrackPeers {
+    pub source: IpAddr,
+    pub peers: Vec<IpAddr>,
+    /// Empty: any interface but `lo`.
+    pub uplinks: Vec<String>,
 }
 
 /// A tracked link. keepalived's sign rule: a negative `weight` is added to the

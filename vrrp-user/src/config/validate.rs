@@ -13,7 +13,7 @@ use super::error::Diagnostics;
 use super::fields::{Checker, reserved_protocol_name};
 use super::instance;
 use super::routes;
-use super::schema::{RawFile, RawGlobal, RawInstance, RawSched, RawSyncGroup};
+use super::schema::{RawFile, RawGlobal, RawInstance, RawInterface, RawSched, RawSyncGroup};
 use super::types::{
     Config, Datapath, Family, Global, Realtime, RouteProtocol, SchedPolicy, SyncGroup,
 };
@@ -237,28 +237,51 @@ fn raw_family(raw: &RawInstance) -> Option<Family> {
 }
 
 /// Two instances with one VRID on one link (and family) are one virtual
-/// router as far as the wire is concerned: their adverts would fight.
+/// router as far as the wire is concerned: their adverts would fight. A routed
+/// instance is on each of its uplinks, and on every link when it names none.
 fn duplicate_vrids(d: &mut Diagnostics, instances: &[RawInstance]) {
     let mut seen: HashMap<(&str, i64, Family), (&str, usize)> = HashMap::new();
+    let mut everywhere: HashMap<(i64, Family), (&str, usize)> = HashMap::new();
     for raw in instances {
         let Some(family) = raw_family(raw) else {
             continue;
         };
         let vrid = *raw.vrid.get_ref();
-        let key = (raw.interface.get_ref().as_str(), vrid, family);
-        if let Some((other, start)) = seen.get(&key) {
-            let line = d.line_of(*start);
+        let links: Vec<&str> = match raw.interface.as_ref().map(|i| i.get_ref()) {
+            Some(RawInterface::One(n)) => vec![n.as_str()],
+            Some(RawInterface::Many(v)) => v.iter().map(String::as_str).collect(),
+            None => Vec::new(),
+        };
+        let clash = if links.is_empty() {
+            seen.iter()
+                .find(|((_, v, f), _)| (*v, *f) == (vrid, family))
+                .map(|((l, _, _), o)| (*l, *o))
+                .or_else(|| everywhere.get(&(vrid, family)).map(|o| ("every link", *o)))
+        } else {
+            links.iter().find_map(|l| {
+                seen.get(&(*l, vrid, family))
+                    .map(|o| (*l, *o))
+                    .or_else(|| everywhere.get(&(vrid, family)).map(|o| (*l, *o)))
+            })
+        };
+        if let Some((link, (other, start))) = clash {
+            let line = d.line_of(start);
             d.error(
                 &raw.vrid.span(),
                 format!(
-                    "instance {:?}: vrid = {vrid} is already used on {} by instance {other:?} \
+                    "instance {:?}: vrid = {vrid} is already used on {link} by instance {other:?} \
                      (line {line}); VRIDs must be unique per interface",
                     raw.name.get_ref(),
-                    key.0,
                 ),
             );
-        } else {
-            seen.insert(key, (raw.name.get_ref(), raw.vrid.span().start));
+            continue;
+        }
+        let me = (raw.name.get_ref().as_str(), raw.vrid.span().start);
+        if links.is_empty() {
+            everywhere.insert((vrid, family), me);
+        }
+        for l in links {
+            seen.insert((l, vrid, family), me);
         }
     }
 }

@@ -11,7 +11,7 @@ use vrrp_common::MAX_ADDRS;
 use super::fields::{Checker, MAX_MS};
 use super::schema::{RawInstance, RawMode, RawVip};
 use super::transport::ParsedPeer;
-use super::types::{Family, Garp, Scope, Vip};
+use super::types::{Family, Garp, Links, Scope, Vip};
 
 const DEFAULT_GARP_REPEAT: i64 = 5;
 const DEFAULT_GARP_DELAY_MS: i64 = 5000;
@@ -19,7 +19,7 @@ const DEFAULT_GARP_DELAY_MS: i64 = 5000;
 pub(super) fn check_vips(
     c: &mut Checker,
     raw: &RawInstance,
-    interface: Option<&str>,
+    links: Option<&Links>,
     owner: bool,
     src: Option<IpNet>,
     peers: &[ParsedPeer],
@@ -61,12 +61,32 @@ pub(super) fn check_vips(
     for (net, r) in vips {
         let span = r.address.span();
         let addr = net.addr();
-        let dev = match &r.dev {
-            Some(d) => c.ifname(d, "vip.dev"),
-            None => interface.map(str::to_string),
+        // A routed instance's VIPs live on lo unless told otherwise.
+        let dev = match (&r.dev, links) {
+            (Some(d), _) => c.ifname(d, "vip.dev"),
+            (None, Some(Links::Link(l))) => Some(l.clone()),
+            (None, Some(Links::Uplinks(_))) => Some("lo".to_string()),
+            (None, None) => None,
         };
         let Some(dev) = dev else { continue };
-        let routed = Some(dev.as_str()) != interface;
+        if let (Some(Links::Uplinks(up)), Some(d)) = (links, &r.dev)
+            && up.contains(&dev)
+        {
+            c.err(
+                &d.span(),
+                format!(
+                    "vip.dev = {dev:?} is an uplink of this routed instance; its VIPs are \
+                     announced by the routing daemon from lo (or another device), not by ARP \
+                     on one uplink"
+                ),
+            );
+            continue;
+        }
+        let link = links.and_then(|l| match l {
+            Links::Link(l) => Some(l.as_str()),
+            Links::Uplinks(_) => None,
+        });
+        let routed = Some(dev.as_str()) != link;
 
         if dev == "lo" && net.prefix_len() != net.max_prefix_len() {
             c.err(
@@ -230,7 +250,7 @@ pub(super) fn garp(
     c: &mut Checker,
     raw: &RawInstance,
     vips: Option<&[Vip]>,
-    interface: Option<&str>,
+    links: Option<&Links>,
 ) -> Option<Garp> {
     let Some(g) = &raw.garp else {
         return Some(Garp {
@@ -238,8 +258,15 @@ pub(super) fn garp(
             delay: Duration::from_millis(DEFAULT_GARP_DELAY_MS as u64),
         });
     };
-    if let (Some(vips), Some(interface)) = (vips, interface)
-        && vips.iter().all(|v| v.dev != interface)
+    if let Some(Links::Uplinks(_)) = links {
+        c.err(
+            &g.span(),
+            "garp has no effect on a routed instance: its VIPs are announced by the routing \
+             daemon, not by ARP; remove [instance.garp]",
+        );
+    }
+    if let (Some(vips), Some(Links::Link(interface))) = (vips, links)
+        && vips.iter().all(|v| v.dev != *interface)
     {
         c.err(
             &g.span(),

@@ -208,7 +208,15 @@ impl Controller {
         // Any record means the datapath stopped absorbing: first hand the state
         // machine the last advert it absorbed, then the other members' ones.
         if let Some(armed) = self.groups[g].members[m].armed.take() {
-            self.replay(now, g, m, &armed.rec, rec.followed_rx_ns);
+            // Adverts that moved to another uplink leave the old key armed.
+            let last = if armed.rec.ifindex == rec.ifindex {
+                rec.followed_rx_ns
+            } else {
+                self.follow
+                    .disarm(VridKey::new(armed.rec.ifindex, armed.rec.vrid))
+                    .map_or(0, |f| f.last_rx_ns)
+            };
+            self.replay(now, g, m, &armed.rec, last);
         }
         self.sync_group(now, g);
         if rec.flags & REC_F_SILENCE != 0 {
@@ -234,7 +242,12 @@ impl Controller {
         let down_ns = u64::try_from(router.master_down_interval().as_nanos()).unwrap_or(u64::MAX);
         let inst = &mut self.groups[g].members[m];
         let follow = Follow::absorbing(&Seen::of(rec), rec.seq, down_ns);
-        if self.follow.arm(inst.follow_key(), &follow) {
+        // The key of the interface the advert came in on: a routed instance has one
+        // per uplink, and the master's adverts take whichever the routers pick.
+        if self
+            .follow
+            .arm(VridKey::new(rec.ifindex, rec.vrid), &follow)
+        {
             inst.armed = Some(Armed {
                 rec: *rec,
                 kernel_timer: false,
@@ -253,7 +266,7 @@ impl Controller {
             };
             let last = self
                 .follow
-                .disarm(inst.follow_key())
+                .disarm(VridKey::new(armed.rec.ifindex, armed.rec.vrid))
                 .map_or(0, |f| f.last_rx_ns);
             self.replay(now, g, m, &armed.rec, last);
         }
@@ -300,7 +313,8 @@ impl Controller {
     pub fn on_link(&mut self, now: Instant, ifindex: u32, ifname: &str, up: bool) -> Vec<Work> {
         for (g, m) in self.positions() {
             let inst = &self.groups[g].members[m];
-            let own = inst.spec.ifindex == ifindex;
+            // A routed instance's uplinks are not its fate: its peers' routes are.
+            let own = inst.spec.link == Some(ifindex);
             let tracked: Vec<i16> = inst
                 .spec
                 .cfg
@@ -500,7 +514,7 @@ impl Controller {
         DatapathConfig {
             entries: self
                 .instances()
-                .map(|(i, _)| i.spec.datapath.clone())
+                .flat_map(|(i, _)| i.spec.datapath.iter().cloned())
                 .collect(),
         }
     }
@@ -510,7 +524,9 @@ impl Controller {
         self.instances()
             .flat_map(|(i, _)| {
                 let cfg = &i.spec.cfg;
-                std::iter::once(cfg.interface.clone())
+                cfg.link()
+                    .map(str::to_string)
+                    .into_iter()
                     .chain(cfg.track.interfaces.iter().map(|t| t.name.clone()))
             })
             .collect()
@@ -621,8 +637,9 @@ impl Controller {
                 });
             }
             for (m, inst) in self.groups[g].members.iter().enumerate() {
-                self.by_key
-                    .insert((inst.spec.ifindex, inst.spec.cfg.vrid), (g, m));
+                for &ifindex in &inst.spec.ifindexes {
+                    self.by_key.insert((ifindex, inst.spec.cfg.vrid), (g, m));
+                }
             }
             self.deadlines.push(None);
             self.refresh_deadline(g);
@@ -694,9 +711,9 @@ impl Controller {
                     lease: cfg.vip_lease,
                     accept: inst.accept,
                 }));
-                if !announce.is_empty() {
+                if let (false, Some(ifindex)) = (announce.is_empty(), inst.spec.link) {
                     self.out.push(kernel(KernelOp::Announce {
-                        ifindex: inst.spec.ifindex,
+                        ifindex,
                         vips: announce,
                         garp: cfg.garp.clone(),
                     }));
@@ -886,7 +903,7 @@ impl Controller {
                 // daemon's flush at the end of this wake.
                 let report = match inst.sink.send(advert) {
                     Ok(Sent::Queued(_)) => {
-                        self.queued.push((inst.spec.ifindex, cfg.vrid));
+                        self.queued.push((inst.spec.ifindexes[0], cfg.vrid));
                         return;
                     }
                     Ok(Sent::Now(n)) => SendReport {
@@ -941,9 +958,9 @@ impl Controller {
             Action::AddRoutes | Action::RemoveRoutes => {}
             Action::Announce => {
                 let vips: Vec<config::Vip> = cfg.link_vips().cloned().collect();
-                if !vips.is_empty() {
+                if let (false, Some(ifindex)) = (vips.is_empty(), inst.spec.link) {
                     let op = KernelOp::Announce {
-                        ifindex: inst.spec.ifindex,
+                        ifindex,
                         vips,
                         garp: cfg.garp.clone(),
                     };
@@ -1050,6 +1067,10 @@ impl Host for Pinned<'_> {
 
     fn first_ipv4(&self, _name: &str) -> Option<Ipv4Addr> {
         Some(self.source)
+    }
+
+    fn uplinks(&self) -> Vec<String> {
+        self.host.uplinks()
     }
 }
 

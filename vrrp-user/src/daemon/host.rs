@@ -12,6 +12,9 @@ pub trait Host {
     fn ifindex(&self, name: &str) -> Option<u32>;
     /// The first IPv4 address on `name` (a multicast instance's source).
     fn first_ipv4(&self, name: &str) -> Option<Ipv4Addr>;
+    /// Every interface but `lo`, by name: the uplinks of a routed instance that
+    /// names none.
+    fn uplinks(&self) -> Vec<String>;
 }
 
 /// The running machine (its network namespace).
@@ -24,6 +27,18 @@ impl Host for SystemHost {
 
     fn first_ipv4(&self, name: &str) -> Option<Ipv4Addr> {
         first_ipv4(name)
+    }
+
+    fn uplinks(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir("/sys/class/net")
+            .map(|d| {
+                d.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                    .filter(|n| n != "lo")
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
     }
 }
 

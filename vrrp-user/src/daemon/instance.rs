@@ -98,9 +98,11 @@ impl Instance {
         true
     }
 
-    /// The datapath's key for this instance.
+    /// The datapath key absorption is armed on: the interface the followed advert
+    /// came in on (one of a routed instance's uplinks), else the first one.
     pub fn follow_key(&self) -> VridKey {
-        VridKey::new(self.spec.ifindex, self.spec.cfg.vrid)
+        let ifindex = self.armed.map_or(self.spec.ifindexes[0], |a| a.rec.ifindex);
+        VridKey::new(ifindex, self.spec.cfg.vrid)
     }
 }
 

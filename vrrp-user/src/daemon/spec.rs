@@ -21,6 +21,8 @@ use crate::{
 pub enum SetupError {
     #[error("instance {instance:?}: interface {iface:?} does not exist")]
     NoInterface { instance: String, iface: String },
+    #[error("instance {instance:?}: no interface but lo to receive adverts on")]
+    NoUplinks { instance: String },
     #[error(
         "instance {instance:?}: interface {iface:?} has no IPv4 address to send multicast adverts from"
     )]
@@ -38,11 +40,17 @@ pub enum SetupError {
 #[derive(Clone, Debug)]
 pub struct InstanceSpec {
     pub cfg: config::Instance,
-    pub ifindex: u32,
+    /// Where adverts are received: the advert link, or every uplink of a routed
+    /// instance (as found at start). Never empty.
+    pub ifindexes: Vec<u32>,
+    /// The advert link of a link instance: its loss is FAULT, its VIPs are announced
+    /// on it. `None` for a routed instance.
+    pub link: Option<u32>,
     pub primary: Ipv4Addr,
     pub router: router::Config,
     pub sender: SenderConfig,
-    pub datapath: VridEntry,
+    /// One entry per receiving interface, alike but for the index.
+    pub datapath: Vec<VridEntry>,
 }
 
 impl InstanceSpec {
@@ -51,12 +59,24 @@ impl InstanceSpec {
         if cfg.family() == config::Family::V6 {
             return Err(SetupError::Ipv6 { instance: name });
         }
-        let ifindex = host
-            .ifindex(&cfg.interface)
-            .ok_or_else(|| SetupError::NoInterface {
-                instance: name.clone(),
-                iface: cfg.interface.clone(),
-            })?;
+        let names: Vec<String> = match &cfg.links {
+            config::Links::Link(l) => vec![l.clone()],
+            config::Links::Uplinks(v) if v.is_empty() => host.uplinks(),
+            config::Links::Uplinks(v) => v.clone(),
+        };
+        if names.is_empty() {
+            return Err(SetupError::NoUplinks { instance: name });
+        }
+        let ifindexes = names
+            .iter()
+            .map(|n| {
+                host.ifindex(n).ok_or_else(|| SetupError::NoInterface {
+                    instance: name.clone(),
+                    iface: n.clone(),
+                })
+            })
+            .collect::<Result<Vec<u32>, _>>()?;
+        let link = cfg.link().map(|_| ifindexes[0]);
         let (primary, destinations, unicast_dst, flags, peers) = match &cfg.transport {
             Transport::Unicast { source, peers } => {
                 let IpAddr::V4(src) = source.addr() else {
@@ -81,10 +101,10 @@ impl InstanceSpec {
             }
             Transport::Multicast => {
                 let src =
-                    host.first_ipv4(&cfg.interface)
+                    host.first_ipv4(&names[0])
                         .ok_or_else(|| SetupError::NoSourceAddress {
                             instance: name.clone(),
-                            iface: cfg.interface.clone(),
+                            iface: names[0].clone(),
                         })?;
                 (
                     src,
@@ -122,26 +142,28 @@ impl InstanceSpec {
         } else {
             0
         };
-        Ok(InstanceSpec {
+        let entry = |ifindex| VridEntry {
             ifindex,
+            vrid: cfg.vrid,
+            config: VridConfig {
+                unicast_dst,
+                flags: flags | v2_csum,
+                version: version.number(),
+                _pad: [0; 2],
+            },
+            peers: peers.clone(),
+        };
+        Ok(InstanceSpec {
+            datapath: ifindexes.iter().map(|&i| entry(i)).collect(),
+            ifindexes,
+            link,
             primary,
             sender: SenderConfig {
-                ifname: cfg.interface.clone(),
+                ifname: cfg.link().map(str::to_string),
                 source: primary,
                 destinations,
                 ttl: cfg.ttl,
                 checksum,
-            },
-            datapath: VridEntry {
-                ifindex,
-                vrid: cfg.vrid,
-                config: VridConfig {
-                    unicast_dst,
-                    flags: flags | v2_csum,
-                    version: version.number(),
-                    _pad: [0; 2],
-                },
-                peers,
             },
             router,
             cfg: cfg.clone(),

@@ -78,8 +78,12 @@ impl Trackers {
                 tx.clone(),
             ));
         }
-        if !cfg.track.routes.is_empty() {
-            tasks.push(track_route::spawn(cfg.track.routes.clone(), tx.clone()));
+        if !cfg.track.routes.is_empty() || cfg.track.peers.is_some() {
+            tasks.push(track_route::spawn(
+                cfg.track.routes.clone(),
+                cfg.track.peers.clone(),
+                tx.clone(),
+            ));
         }
         if tasks.is_empty() {
             return;

@@ -7,7 +7,7 @@ use super::{
     firewall::{self, Direction, Verdict},
     host::{self, Link, Process},
 };
-use crate::config::{Config, Datapath, Instance, Transport};
+use crate::config::{Config, Datapath, Instance, Links, Transport};
 
 /// Drivers with native XDP support in mainline kernels.
 const NATIVE_XDP: &[&str] = &[
@@ -64,8 +64,22 @@ pub fn interface(links: &[Link], name: &str) -> Check {
     }
 }
 
-pub fn xdp(links: &[Link], i: &Instance) -> Check {
-    let what = format!("datapath on {}", i.interface);
+/// The interfaces an instance receives adverts on: its link, or its uplinks (every
+/// interface but lo when it names none).
+pub fn receive_links(links: &[Link], i: &Instance) -> Vec<String> {
+    match &i.links {
+        Links::Link(l) => vec![l.clone()],
+        Links::Uplinks(v) if v.is_empty() => links
+            .iter()
+            .filter(|l| l.name != "lo")
+            .map(|l| l.name.clone())
+            .collect(),
+        Links::Uplinks(v) => v.clone(),
+    }
+}
+
+pub fn xdp(links: &[Link], i: &Instance, dev: &str) -> Check {
+    let what = format!("datapath on {dev}");
     if i.datapath == Datapath::Socket {
         return Check::new(
             Level::Ok,
@@ -75,7 +89,7 @@ pub fn xdp(links: &[Link], i: &Instance) -> Check {
     }
     let driver = links
         .iter()
-        .find(|l| l.name == i.interface)
+        .find(|l| l.name == dev)
         .and_then(|l| l.driver.clone());
     match driver {
         Some(d) if NATIVE_XDP.contains(&d.as_str()) => {
@@ -102,35 +116,47 @@ pub fn unicast_src(links: &[Link], i: &Instance) -> Option<Check> {
     };
     let what = format!("instance {} unicast_src {source}", i.name);
     let on = |l: &Link| l.addrs.iter().find(|a| a.addr() == source.addr()).copied();
-    let own = links.iter().find(|l| l.name == i.interface).and_then(on);
+    let Some(interface) = i.link() else {
+        // Routed: any local address will do; the FIB picks the uplink.
+        return Some(
+            match links.iter().find_map(|l| on(l).map(|_| l.name.clone())) {
+                Some(dev) => Check::new(
+                    Level::Ok,
+                    what,
+                    format!(
+                        "configured on {dev}; adverts leave by the uplink the routing table picks"
+                    ),
+                ),
+                None => Check::new(
+                    Level::Fail,
+                    what,
+                    format!("is on no interface: `ip addr add {source} dev lo`"),
+                ),
+            },
+        );
+    };
+    let own = links.iter().find(|l| l.name == interface).and_then(on);
     Some(match own {
         Some(a) if a.prefix_len() == source.prefix_len() => {
-            Check::new(Level::Ok, what, format!("configured on {}", i.interface))
+            Check::new(Level::Ok, what, format!("configured on {interface}"))
         }
         Some(a) => Check::new(
             Level::Warn,
             what,
-            format!(
-                "{} has {a}: the prefix differs; make unicast_src match the link",
-                i.interface
-            ),
+            format!("{interface} has {a}: the prefix differs; make unicast_src match the link"),
         ),
         None => match links.iter().find_map(|l| on(l).map(|_| l.name.clone())) {
             Some(other) => Check::new(
                 Level::Fail,
                 what,
                 format!(
-                    "is on {other}, not on {}: adverts would leave from the wrong link",
-                    i.interface
+                    "is on {other}, not on {interface}: adverts would leave from the wrong link"
                 ),
             ),
             None => Check::new(
                 Level::Fail,
                 what,
-                format!(
-                    "is on no interface: `ip addr add {source} dev {}`",
-                    i.interface
-                ),
+                format!("is on no interface: `ip addr add {source} dev {interface}`"),
             ),
         },
     })
@@ -147,13 +173,18 @@ pub fn peers(links: &[Link], i: &Instance) -> Vec<(Check, Option<String>)> {
         .iter()
         .any(|l| l.addrs.iter().any(|a| a.addr() == source.addr()));
     let from = local.then(|| source.addr());
+    let receive = receive_links(links, i);
+    let by = match i.link() {
+        Some(l) => l.to_string(),
+        None => "an uplink".to_string(),
+    };
     peers
         .iter()
         .map(|p| {
             let what = format!("instance {} peer {} route", i.name, p.address);
             match host::route_to(p.address, from) {
                 Err(e) => (
-                    Check::new(Level::Fail, what, format!("not routable ({e}): add a route to it via {}", i.interface)),
+                    Check::new(Level::Fail, what, format!("not routable ({e}): add a route to it via {by}")),
                     None,
                 ),
                 Ok(r) => {
@@ -161,13 +192,13 @@ pub fn peers(links: &[Link], i: &Instance) -> Vec<(Check, Option<String>)> {
                         Some(g) => format!("via {g} dev {}", r.dev),
                         None => format!("on-link dev {}", r.dev),
                     };
-                    let c = if r.dev == i.interface {
+                    let c = if receive.contains(&r.dev) {
                         Check::new(Level::Ok, what, how)
                     } else {
                         Check::new(
                             Level::Warn,
                             what,
-                            format!("{how}: not by {}, so adverts leave by another link than they arrive on", i.interface),
+                            format!("{how}: not by {by}, so adverts leave by another link than they arrive on"),
                         )
                     };
                     (c, Some(r.dev))
@@ -246,13 +277,36 @@ pub fn rp_filter(i: &Instance, peer_devs: &[Option<String>]) -> Option<Check> {
     {
         return None;
     }
-    let what = format!("rp_filter on {}", i.interface);
     let read = |k: &str| {
         host::sysctl(&format!("net/ipv4/conf/{k}/rp_filter")).and_then(|v| v.parse::<u8>().ok())
     };
-    let value = read("all")
-        .unwrap_or(0)
-        .max(read(&i.interface).unwrap_or(0));
+    let Some(interface) = i.link() else {
+        // Routed: adverts may arrive on any uplink, whichever way the route back goes.
+        let uplinks = match &i.links {
+            Links::Uplinks(v) if !v.is_empty() => v.join(", "),
+            _ => "every interface".to_string(),
+        };
+        let what = format!("rp_filter on {uplinks}");
+        let strict = match &i.links {
+            Links::Uplinks(v) if !v.is_empty() => v.iter().any(|d| read(d) == Some(1)),
+            _ => false,
+        } || read("all") == Some(1);
+        return Some(if strict {
+            Check::new(
+                Level::Warn,
+                what,
+                "strict (1): an advert arriving on an uplink its sender's route back does not use is dropped by the raw-socket datapath; `sysctl -w net.ipv4.conf.all.rp_filter=2`",
+            )
+        } else {
+            Check::new(
+                Level::Ok,
+                what,
+                "off or loose: adverts pass on every uplink",
+            )
+        });
+    };
+    let what = format!("rp_filter on {interface}");
+    let value = read("all").unwrap_or(0).max(read(interface).unwrap_or(0));
     Some(match value {
         0 => Check::new(Level::Ok, what, "off"),
         2 => Check::new(
@@ -260,7 +314,7 @@ pub fn rp_filter(i: &Instance, peer_devs: &[Option<String>]) -> Option<Check> {
             what,
             "loose (2): adverts from any routable source pass",
         ),
-        _ => match peer_devs.iter().flatten().find(|d| **d != i.interface) {
+        _ => match peer_devs.iter().flatten().find(|d| **d != interface) {
             None => Check::new(
                 Level::Ok,
                 what,
@@ -270,8 +324,7 @@ pub fn rp_filter(i: &Instance, peer_devs: &[Option<String>]) -> Option<Check> {
                 Level::Fail,
                 what,
                 format!(
-                    "strict (1) but a peer's route back leaves by {d}: its adverts are dropped; `sysctl -w net.ipv4.conf.{}.rp_filter=2`",
-                    i.interface
+                    "strict (1) but a peer's route back leaves by {d}: its adverts are dropped; `sysctl -w net.ipv4.conf.{interface}.rp_filter=2`"
                 ),
             ),
         },

@@ -65,10 +65,12 @@ pub fn run(path: &Path) -> Report {
     out.push(checks::kernel());
     let mut seen = Vec::new();
     for i in &config.instances {
-        if !seen.contains(&i.interface) {
-            seen.push(i.interface.clone());
-            out.push(checks::interface(&links, &i.interface));
-            out.push(checks::xdp(&links, i));
+        for dev in checks::receive_links(&links, i) {
+            if !seen.contains(&dev) {
+                out.push(checks::interface(&links, &dev));
+                out.push(checks::xdp(&links, i, &dev));
+                seen.push(dev);
+            }
         }
     }
     for i in &config.instances {

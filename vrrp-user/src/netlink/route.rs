@@ -215,6 +215,50 @@ impl Netlink {
             .collect())
     }
 
+    /// The route the kernel would send a packet from `src` to `dst` by (`ip route get
+    /// DST from SRC`), or `None` when it has none (unreachable, blackhole, prohibited).
+    pub async fn route_get(
+        &self,
+        dst: IpAddr,
+        src: Option<IpAddr>,
+    ) -> Result<Option<RouteInfo>, NetlinkError> {
+        let mut m = RouteMessage::default();
+        let (family, len) = match dst {
+            IpAddr::V4(_) => (AddressFamily::Inet, 32),
+            IpAddr::V6(_) => (AddressFamily::Inet6, 128),
+        };
+        m.header.address_family = family;
+        m.header.destination_prefix_length = len;
+        m.attributes.push(RouteAttribute::Destination(dst.into()));
+        if let Some(s) = src {
+            m.header.source_prefix_length = len;
+            m.attributes.push(RouteAttribute::Source(s.into()));
+        }
+        match self
+            .request(RouteNetlinkMessage::GetRoute(m), NLM_F_REQUEST)
+            .await
+        {
+            Ok(answers) => Ok(answers.iter().find_map(|m| match m {
+                RouteNetlinkMessage::NewRoute(r) => RouteInfo::from_message(r),
+                _ => None,
+            })),
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ENETUNREACH | libc::EHOSTUNREACH | libc::EINVAL | libc::EACCES)
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(NetlinkError::kernel(
+                Op::LookupRoute,
+                dst.to_string(),
+                "-",
+                e,
+            )),
+        }
+    }
+
     /// Removes the route described by `info` (from [`Netlink::routes`]).
     pub(crate) async fn del_route_info(&self, info: &RouteInfo) -> Result<bool, NetlinkError> {
         let m = route_message(
