@@ -1341,3 +1341,16 @@ fn changing_the_uplinks_restarts_the_instance() {
     assert_eq!(change.class, ReloadClass::Restart);
     assert!(change.keys.contains(&"interface"), "{:?}", change.keys);
 }
+
+#[test]
+fn dual_homed_example_is_a_routed_instance() {
+    let c = load(&example("dual-homed-node-a.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let i = &c.instances[0];
+    assert_eq!(
+        i.links,
+        config::Links::Uplinks(vec!["up1".into(), "up2".into()])
+    );
+    assert_eq!(i.vips[0].dev, "lo");
+    assert!(i.track.peers.is_some());
+    assert_eq!(i.track.routes.len(), 1);
+}
