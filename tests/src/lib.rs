@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod chaos;
+pub mod dual_scenario;
 pub mod frames;
 pub mod lab;
 pub mod netns;

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use vrrp_tests::{
+    dual_scenario::{DualOutcome, DualScenario, run_dual},
     lab::{Recipe, require_tools},
     scenario::{Outcome, PRIO_B, Scenario, Settings, VERSION, run},
     timing::master_down_interval,
@@ -102,4 +103,48 @@ fn flapping_link() {
 fn flapping_link_with_route_tracking() {
     let out = check(Scenario::FlappingLinkTracked);
     assert_eq!(out.answered_twice, 0, "{out}");
+}
+
+// ---- Dual-homed nodes: routed instances over two uplinks, BIRD BGP + BFD, ECMP ----
+
+fn dual(scenario: DualScenario) -> DualOutcome {
+    require_tools(Recipe::BirdBgpBfd).expect("the lab needs BIRD: run cargo xtask setup");
+    let out = run_dual(
+        env!("CARGO_BIN_EXE_vrrpd").as_ref(),
+        Duration::from_millis(100),
+        scenario,
+    )
+    .unwrap_or_else(|e| panic!("{}: {e:#}", scenario.name()));
+    println!("{out}");
+    out
+}
+
+#[test]
+fn dual_homed_one_uplink_cut_is_no_transition() {
+    let out = dual(DualScenario::OneUplinkCut);
+    assert_eq!(out.transitions, [0, 0], "{out}");
+    // Generous: only BGP's withdrawal over BFD stands between the client and the
+    // other router.
+    assert!(out.outage < Duration::from_secs(2), "{out}");
+}
+
+#[test]
+fn dual_homed_both_uplinks_cut_fails_over() {
+    let out = dual(DualScenario::BothUplinksCut);
+    assert!(out.transitions[1] >= 1, "B took over: {out}");
+    assert!(out.outage < Duration::from_secs(5), "{out}");
+}
+
+#[test]
+fn dual_homed_flapping_uplink_is_no_transition() {
+    let out = dual(DualScenario::FlappingUplink);
+    assert_eq!(out.transitions, [0, 0], "{out}");
+}
+
+#[test]
+fn dual_homed_return_with_route_tracking() {
+    let out = dual(DualScenario::ReturnTracked);
+    // A's return costs no more than a failover does: a second outage would be the
+    // route to A missing while A already holds the VIP.
+    assert!(out.outage < Duration::from_secs(1), "{out}");
 }

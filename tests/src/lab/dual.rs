@@ -14,14 +14,27 @@
 //! that lost its link to the master reaches the VIP only once the routing says the
 //! other router has it. Without a routing daemon, [`DualHomed::static_routes`] puts
 //! ECMP static routes between the loopbacks, which the kernel fails over when a link
-//! goes down; the lab's recipe learns them by BGP instead.
+//! goes down; [`DualLab`] runs BIRD instead: eBGP with BFD on every link, each node
+//! and the client announcing their loopback (a node also its VIP while it holds it),
+//! ECMP (`merge paths`) into the kernel everywhere.
 
-use std::net::Ipv4Addr;
+use std::{
+    fmt::Write as _,
+    net::Ipv4Addr,
+    path::Path,
+    process::Command,
+    time::{Duration, Instant},
+};
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 
 use super::Node;
+use super::routing::{
+    bgp_sessions_down, bird_bfd, bird_bgp_timers, bird_vip_set, log_tails, require_tools,
+    wait_for_path,
+};
 use crate::netns::{Netns, require_root_and_netns, veth};
+use crate::tmp::TempDir;
 
 /// A node's two uplinks, by the name they have in the node's namespace.
 pub const UPLINKS: [&str; 2] = ["up1", "up2"];
@@ -240,4 +253,308 @@ pub fn static_routes(nodes: [&Netns; 2], routers: [&Netns; 2]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The loopbacks' /32s, the only routes nodes and the client import.
+const LOOPBACKS: &str = "[ 10.2.0.0/24{32,32} ]";
+
+/// Which namespace of the dual-homed lab a BIRD runs in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Node(Node),
+    Router(Router),
+    Client,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [
+        Role::Node(Node::A),
+        Role::Node(Node::B),
+        Role::Router(Router::R1),
+        Role::Router(Router::R2),
+        Role::Client,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Node(Node::A) => "a",
+            Role::Node(Node::B) => "b",
+            Role::Router(Router::R1) => "r1",
+            Role::Router(Router::R2) => "r2",
+            Role::Client => "client",
+        }
+    }
+
+    fn asn(self) -> u32 {
+        match self {
+            Role::Node(Node::A) => 65001,
+            Role::Node(Node::B) => 65002,
+            Role::Client => 65003,
+            Role::Router(Router::R1) => 65101,
+            Role::Router(Router::R2) => 65102,
+        }
+    }
+}
+
+/// BIRD for a node or the client: BGP to both routers (BFD on both uplinks), its
+/// loopback (and, on a node, a VIP /32 on `lo` while it is there) announced, the
+/// loopbacks (and, on the client, the VIP) learned and put in the kernel with ECMP.
+pub fn bird_edge_conf(role: Role, log: &Path) -> String {
+    let lo = match role {
+        Role::Node(n) => loopback(n),
+        Role::Client => CLIENT_LOOPBACK,
+        Role::Router(_) => unreachable!("routers have their own config"),
+    };
+    let mut c = String::new();
+    let _ = writeln!(c, "log \"{}\" all;", log.display());
+    let _ = writeln!(c, "router id {lo};");
+    c += "protocol device { }\n";
+    c += "protocol direct lo4 {\n  ipv4;\n  interface \"lo\";\n}\n";
+    // `scan time 1`: see the single-router recipe (the kernel drops a downed link's
+    // routes silently).
+    c += "protocol kernel {\n  scan time 1;\n  merge paths yes;\n  \
+          ipv4 { import none; export where source = RTS_BGP; };\n}\n";
+    c += &bird_bfd(&UPLINKS);
+    let vips = bird_vip_set();
+    // A node announces its loopback and its VIP and learns the loopbacks and the
+    // routers' default; the client announces its loopback and learns the loopbacks
+    // and the VIP.
+    let (export, import) = match role {
+        Role::Node(_) => (
+            format!("proto = \"lo4\" && (net = {lo}/32 || net ~ {vips})"),
+            format!("net ~ {LOOPBACKS} || net = 0.0.0.0/0"),
+        ),
+        _ => (
+            format!("proto = \"lo4\" && net = {lo}/32"),
+            format!("net ~ {LOOPBACKS} || net ~ {vips}"),
+        ),
+    };
+    for r in Router::ALL {
+        let (local, neighbor) = match role {
+            Role::Node(n) => (node_addr(n, r), router_addr(n, r)),
+            _ => (client_addr(r), router_client_addr(r)),
+        };
+        let _ = write!(
+            c,
+            "protocol bgp to_{} {{\n  local {local} as {};\n  neighbor {neighbor} as {};\n{}  \
+             ipv4 {{ import where {import}; export where {export}; }};\n}}\n",
+            Role::Router(r).name(),
+            role.asn(),
+            Role::Router(r).asn(),
+            bird_bgp_timers(),
+        );
+    }
+    c
+}
+
+/// BIRD for a router: BGP with BFD to both nodes and the client, everything learned
+/// passed on and put in the kernel, and a default route for the nodes.
+pub fn bird_router_conf(r: Router, log: &Path) -> String {
+    let mut c = String::new();
+    let _ = writeln!(c, "log \"{}\" all;", log.display());
+    let _ = writeln!(c, "router id {};", router_client_addr(r));
+    c += "protocol device { }\n";
+    c += "protocol kernel {\n  merge paths yes;\n  \
+          ipv4 { import none; export where source = RTS_BGP; };\n}\n";
+    // A default route for the nodes, as spines give leaves: it outlives any one
+    // peer's loopback, so a node whose peer died still has a route towards it and
+    // takes over, while a node cut from both routers has none and goes to FAULT.
+    c += "protocol static default4 {\n  ipv4;\n  route 0.0.0.0/0 blackhole;\n}\n";
+    let devs = [r.dev_to(Node::A), r.dev_to(Node::B), r.client_dev()];
+    let devs: Vec<&str> = devs.iter().map(String::as_str).collect();
+    c += &bird_bfd(&devs);
+    let peers = [
+        (
+            Role::Node(Node::A),
+            router_addr(Node::A, r),
+            node_addr(Node::A, r),
+        ),
+        (
+            Role::Node(Node::B),
+            router_addr(Node::B, r),
+            node_addr(Node::B, r),
+        ),
+        (Role::Client, router_client_addr(r), client_addr(r)),
+    ];
+    for (role, local, neighbor) in peers {
+        let export = match role {
+            Role::Node(_) => "all",
+            _ => "where source = RTS_BGP",
+        };
+        let _ = write!(
+            c,
+            "protocol bgp to_{} {{\n  local {local} as {};\n  neighbor {neighbor} as {};\n{}  \
+             ipv4 {{ import all; export {export}; }};\n}}\n",
+            role.name(),
+            Role::Router(r).asn(),
+            role.asn(),
+            bird_bgp_timers(),
+        );
+    }
+    c
+}
+
+/// The dual-homed topology with BIRD running in every namespace. Fields drop in
+/// order: namespaces (and their processes) first, then the scratch directory.
+pub struct DualLab {
+    pub net: DualHomed,
+    dir: TempDir,
+}
+
+impl DualLab {
+    /// Builds the topology and starts BIRD everywhere; returns once every BGP session
+    /// is established.
+    pub fn start() -> Result<DualLab> {
+        require_tools(super::Recipe::BirdBgpBfd)?;
+        let mut lab = DualLab {
+            net: DualHomed::new("dh")?,
+            dir: TempDir::new("dual"),
+        };
+        let dir = lab.dir.path().to_path_buf();
+        let mut sockets = Vec::new();
+        for role in Role::ALL {
+            let name = role.name();
+            let log = dir.join(format!("bird-{name}.log"));
+            let conf = match role {
+                Role::Router(r) => bird_router_conf(r, &log),
+                _ => bird_edge_conf(role, &log),
+            };
+            let conf_path = dir.join(format!("bird-{name}.conf"));
+            std::fs::write(&conf_path, conf)?;
+            crate::netns::run(Command::new("bird").arg("-p").arg("-c").arg(&conf_path))?;
+            let sock = lab.bird_socket(role);
+            let (conf_s, sock_s) = (conf_path.display().to_string(), sock.display().to_string());
+            let pid_s = dir.join(format!("bird-{name}.pid")).display().to_string();
+            let argv = ["bird", "-f", "-c", &conf_s, "-s", &sock_s, "-P", &pid_s];
+            let out = dir.join(format!("bird-{name}.out"));
+            lab.ns_mut(role).spawn_logged(&argv, &out)?;
+            sockets.push(sock);
+        }
+        for sock in sockets {
+            wait_for_path(&sock, Duration::from_secs(10))?;
+        }
+        lab.wait_sessions(Duration::from_secs(30))?;
+        Ok(lab)
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn bird_socket(&self, role: Role) -> std::path::PathBuf {
+        self.dir.path().join(format!("bird-{}.ctl", role.name()))
+    }
+
+    fn ns_mut(&mut self, role: Role) -> &mut Netns {
+        let t = &mut self.net;
+        match role {
+            Role::Node(Node::A) => &mut t.a,
+            Role::Node(Node::B) => &mut t.b,
+            Role::Router(Router::R1) => &mut t.r1,
+            Role::Router(Router::R2) => &mut t.r2,
+            Role::Client => &mut t.client,
+        }
+    }
+
+    /// `birdc` in `role`'s BIRD.
+    pub fn birdc(&self, role: Role, what: &str) -> String {
+        let out = Command::new("birdc")
+            .arg("-s")
+            .arg(self.bird_socket(role))
+            .arg(what)
+            .output();
+        match out {
+            Ok(o) => {
+                String::from_utf8_lossy(&o.stdout).into_owned()
+                    + &String::from_utf8_lossy(&o.stderr)
+            }
+            Err(e) => format!("birdc: {e}"),
+        }
+    }
+
+    /// The BGP sessions not established, "role: line" each.
+    pub fn sessions_down(&self) -> Vec<String> {
+        let mut down = Vec::new();
+        for role in Role::ALL {
+            for l in bgp_sessions_down(&self.birdc(role, "show protocols")) {
+                down.push(format!("{}: {l}", role.name()));
+            }
+        }
+        down
+    }
+
+    /// Waits for every BGP session of the lab to be established.
+    pub fn wait_sessions(&self, timeout: Duration) -> Result<Duration> {
+        let start = Instant::now();
+        loop {
+            let down = self.sessions_down();
+            if down.is_empty() {
+                return Ok(start.elapsed());
+            }
+            if start.elapsed() > timeout {
+                bail!(
+                    "BGP sessions not established after {timeout:?}:\n{}\n{}",
+                    down.join("\n"),
+                    self.diagnostics()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The router the client's route to `target` takes (from its loopback), if it has
+    /// one: the ECMP hash of the probe's flow.
+    pub fn client_router(&self, target: Ipv4Addr) -> Result<Option<Router>> {
+        let out = self.net.client.exec(&[
+            "ip",
+            "route",
+            "get",
+            &target.to_string(),
+            "from",
+            &CLIENT_LOOPBACK.to_string(),
+        ]);
+        let Ok(out) = out else { return Ok(None) };
+        let text = String::from_utf8_lossy(&out.stdout);
+        Ok(Router::ALL
+            .into_iter()
+            .find(|r| text.contains(&format!("dev {} ", r.uplink()))))
+    }
+
+    /// Waits until the client routes `target` by ECMP over both routers.
+    pub fn wait_client_ecmp(&self, target: Ipv4Addr, timeout: Duration) -> Result<Duration> {
+        let start = Instant::now();
+        loop {
+            let out = self
+                .net
+                .client
+                .exec(&["ip", "route", "show", &format!("{target}/32")])?;
+            let text = String::from_utf8_lossy(&out.stdout);
+            if text.matches("nexthop").count() == 2 {
+                return Ok(start.elapsed());
+            }
+            if start.elapsed() > timeout {
+                bail!(
+                    "the client has no ECMP route to {target} after {timeout:?}: {text}\n{}",
+                    self.diagnostics()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Protocols and routes of every BIRD, and the logs' tails, for failure messages.
+    pub fn diagnostics(&self) -> String {
+        let mut s = format!("\n--- dual-homed lab ({}) ---\n", self.dir().display());
+        for role in Role::ALL {
+            let _ = writeln!(
+                s,
+                "[{}] show protocols:\n{}[{}] show route:\n{}",
+                role.name(),
+                self.birdc(role, "show protocols"),
+                role.name(),
+                self.birdc(role, "show route")
+            );
+        }
+        s + &log_tails(self.dir())
+    }
 }

@@ -20,7 +20,9 @@ pub mod routing;
 pub mod topology;
 
 pub use measure::{Convergence, RouteWatch, Stats, measure_moves, move_vip};
-pub use probe::{Outage, ProbeReport, Responder, responders, run_probe, start_probe};
+pub use probe::{
+    Outage, ProbeReport, Responder, responders, run_probe, start_probe, start_probe_from,
+};
 pub use routing::{Recipe, require_tools};
 pub use topology::{Lab, LabBuilder, LinkEnd, RoutedPair, Scope, nft};
 

@@ -238,7 +238,26 @@ pub fn start_probe(
     interval: Duration,
     linger: Duration,
 ) -> Result<ProbeHandle> {
-    let sock = crate::netns::in_netns(client, || UdpSocket::bind("0.0.0.0:0"))??;
+    start_probe_from(
+        client,
+        Ipv4Addr::UNSPECIFIED,
+        target,
+        count,
+        interval,
+        linger,
+    )
+}
+
+/// [`start_probe`] from `source` (a client's loopback, reachable over every path).
+pub fn start_probe_from(
+    client: &Netns,
+    source: Ipv4Addr,
+    target: Ipv4Addr,
+    count: usize,
+    interval: Duration,
+    linger: Duration,
+) -> Result<ProbeHandle> {
+    let sock = crate::netns::in_netns(client, || UdpSocket::bind((source, 0)))??;
     sock.set_read_timeout(Some(POLL))?;
     let recv_sock = sock.try_clone()?;
     let done_ns = Arc::new(std::sync::atomic::AtomicU64::new(u64::MAX));

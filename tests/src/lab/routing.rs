@@ -59,7 +59,7 @@ impl Recipe {
 }
 
 /// The prefix filter for "a /32 inside the VIP subnet", in BIRD syntax.
-fn bird_vip_set() -> String {
+pub(super) fn bird_vip_set() -> String {
     format!("[ {VIP_NET}{{32,32}} ]")
 }
 
@@ -221,7 +221,7 @@ pub fn bird_router_conf(recipe: Recipe, log: &Path) -> String {
     c
 }
 
-fn bird_bfd(ifaces: &[&str]) -> String {
+pub(super) fn bird_bfd(ifaces: &[&str]) -> String {
     let list = ifaces
         .iter()
         .map(|i| format!("\"{i}\""))
@@ -232,7 +232,7 @@ fn bird_bfd(ifaces: &[&str]) -> String {
 
 /// Short BGP session timers so a lab session comes up in about a second; failure
 /// detection is BFD's job, not the hold timer's.
-fn bird_bgp_timers() -> &'static str {
+pub(super) fn bird_bgp_timers() -> &'static str {
     "  hold time 3;\n  keepalive time 1;\n  connect delay time 1;\n  connect retry time 1;\n  \
      error wait time 1, 5;\n  bfd on;\n"
 }
@@ -378,7 +378,7 @@ pub(super) fn start(lab: &mut Lab, recipe: Recipe) -> Result<()> {
     Ok(())
 }
 
-fn wait_for_path(path: &Path, timeout: Duration) -> Result<()> {
+pub(super) fn wait_for_path(path: &Path, timeout: Duration) -> Result<()> {
     let start = Instant::now();
     while !path.exists() {
         if start.elapsed() > timeout {
@@ -454,7 +454,7 @@ pub(super) fn sessions_down(lab: &Lab, recipe: Recipe) -> Vec<String> {
 
 /// The BGP protocols of a `birdc show protocols` listing that are not Established,
 /// one line each, or a line saying there is none.
-fn bgp_sessions_down(listing: &str) -> Vec<String> {
+pub(super) fn bgp_sessions_down(listing: &str) -> Vec<String> {
     let bgp: Vec<&str> = listing
         .lines()
         .filter(|l| l.split_whitespace().nth(1) == Some("BGP"))
@@ -497,7 +497,7 @@ pub(super) fn diagnostics(lab: &Lab, recipe: Recipe) -> String {
 
 /// The last lines of every daemon log in the lab directory (the directory is
 /// removed with the lab, so failures carry the logs with them).
-fn log_tails(dir: &Path) -> String {
+pub(super) fn log_tails(dir: &Path) -> String {
     let mut logs = Vec::new();
     let mut dirs = vec![dir.to_path_buf()];
     while let Some(d) = dirs.pop() {

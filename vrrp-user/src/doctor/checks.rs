@@ -208,6 +208,48 @@ pub fn peers(links: &[Link], i: &Instance) -> Vec<(Check, Option<String>)> {
         .collect()
 }
 
+/// Whether `routes` (`ip -j route show match PEER`) hold a unicast route to `peer`
+/// wider than a host route: one that stays when the peer itself is gone.
+pub fn covers_more_than_the_peer(routes: &[serde_json::Value]) -> bool {
+    routes.iter().any(|r| {
+        let dst = r["dst"].as_str().unwrap_or("");
+        let host =
+            dst.ends_with("/32") || dst.ends_with("/128") || !dst.contains('/') && dst != "default";
+        usable_nexthops(r) > 0 && !host
+    })
+}
+
+/// A routed instance goes to FAULT when no peer is routable. If the only route to a
+/// peer is its own host route (its loopback, withdrawn when the peer dies), a node
+/// whose peer died would go to FAULT instead of taking over.
+pub fn peer_cover(i: &Instance) -> Vec<Check> {
+    let Transport::Unicast { peers, .. } = &i.transport else {
+        return Vec::new();
+    };
+    if i.link().is_some() {
+        return Vec::new();
+    }
+    peers
+        .iter()
+        .map(|p| {
+            let what = format!("instance {} peer {} cover", i.name, p.address);
+            match host::routes_matching(p.address) {
+                Err(e) => Check::new(Level::Warn, what, format!("cannot list routes: {e}")),
+                Ok(r) if covers_more_than_the_peer(&r) => Check::new(
+                    Level::Ok,
+                    what,
+                    "a wider route (a default or an aggregate) leads there too: the peer's death leaves this node a route, so it takes over",
+                ),
+                Ok(_) => Check::new(
+                    Level::Warn,
+                    what,
+                    "only a host route leads to it: when the peer dies its route goes, no peer is routable and this node goes to FAULT instead of taking over; have the routers announce a default route or an aggregate of the loopbacks",
+                ),
+            }
+        })
+        .collect()
+}
+
 /// Usable next hops of one `ip -j route` entry, counted as vrrpd's route tracker
 /// counts them: the `nexthops` not flagged dead or link-down, else one unless the
 /// route itself is; none for a blackhole, unreachable or other non-unicast route.
@@ -612,6 +654,23 @@ pub fn kernel() -> Check {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_peer_is_covered_only_by_a_wider_live_route() {
+        let j = |s: &str| -> Vec<serde_json::Value> { serde_json::from_str(s).unwrap() };
+        let host = r#"[{"dst":"10.2.0.2","nexthops":[{"gateway":"10.2.1.1","dev":"up1"}]}]"#;
+        assert!(!covers_more_than_the_peer(&j(host)));
+        let with_default = r#"[{"dst":"default","gateway":"10.2.1.1","dev":"up1"},
+            {"dst":"10.2.0.2","gateway":"10.2.1.1","dev":"up1"}]"#;
+        assert!(covers_more_than_the_peer(&j(with_default)));
+        assert!(covers_more_than_the_peer(&j(
+            r#"[{"dst":"10.2.0.0/24","gateway":"10.2.1.1","dev":"up1"}]"#
+        )));
+        let blackhole = r#"[{"type":"blackhole","dst":"default"}]"#;
+        assert!(!covers_more_than_the_peer(&j(blackhole)));
+        let dead = r#"[{"dst":"default","gateway":"10.2.1.1","dev":"up1","flags":["linkdown"]}]"#;
+        assert!(!covers_more_than_the_peer(&j(dead)));
+    }
 
     #[test]
     fn bird_direct_on_lo() {

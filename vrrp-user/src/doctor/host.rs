@@ -123,6 +123,14 @@ pub fn routes_exact(prefix: IpNet, table: u32, protocol: Option<u8>) -> Result<V
     }
 }
 
+/// The main table's routes that contain `addr` (`ip -j route show match ADDR`).
+pub fn routes_matching(addr: IpAddr) -> Result<Vec<Value>, String> {
+    let family = if addr.is_ipv4() { "-4" } else { "-6" };
+    let addr = addr.to_string();
+    let v = ip_json(&[family, "route", "show", "match", &addr])?;
+    Ok(v.as_array().cloned().unwrap_or_default())
+}
+
 pub fn sysctl(path: &str) -> Option<String> {
     std::fs::read_to_string(format!("/proc/sys/{path}"))
         .ok()

@@ -81,6 +81,7 @@ pub fn run(path: &Path) -> Report {
         out.extend(checks::rp_filter(i, &devs));
         out.extend(checks::virtual_subnet(&links, i));
         out.extend(checks::tracked_routes(i));
+        out.extend(checks::peer_cover(i));
     }
     out.extend(checks::firewall());
     match host::processes_here() {
