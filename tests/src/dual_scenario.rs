@@ -84,19 +84,19 @@ pub struct DualOutcome {
 
 impl DualOutcome {
     pub fn table_header() -> String {
-        format!(
-            "{:<24} {:>13} {:>13} {:>17}  note",
-            "dual-homed scenario", "A transitions", "B transitions", "client outage ms"
-        )
+        "| dual-homed scenario | A transitions | B transitions | client outage ms | lost | note |\n\
+         |---|---|---|---|---|---|"
+            .to_string()
     }
 
     pub fn table_row(&self) -> String {
         format!(
-            "{:<24} {:>13} {:>13} {:>17.0}  {}",
+            "| {} | {} | {} | {:.0} | {} | {} |",
             self.scenario.name(),
             self.transitions[0],
             self.transitions[1],
             self.outage.as_secs_f64() * 1e3,
+            self.lost,
             self.note
         )
     }

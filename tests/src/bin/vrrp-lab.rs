@@ -7,6 +7,7 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::Parser;
 use vrrp_tests::{
+    dual_scenario::{DualOutcome, DualScenario, run_dual},
     lab::{Recipe, require_tools},
     scenario::{Daemon, Outcome, PRIO_B, Scenario, Settings, VERSION, run_with},
     timing::{master_down_interval, skew_time},
@@ -79,7 +80,7 @@ fn main() -> ExitCode {
     );
     let mut outcomes = Vec::new();
     let mut failures = 0;
-    for recipe in recipes {
+    for &recipe in &recipes {
         if let Err(e) = require_tools(recipe) {
             eprintln!("skipping {}: {e:#}", recipe_name(recipe));
             failures += 1;
@@ -116,9 +117,49 @@ fn main() -> ExitCode {
             }
         }
     }
+    // Dual-homed nodes run BIRD BGP + BFD; vrrpd's routed instances only.
+    let mut dual = Vec::new();
+    if daemon == Daemon::Vrrpd && recipes.contains(&Recipe::BirdBgpBfd) {
+        for scenario in DualScenario::ALL {
+            if cli
+                .only
+                .as_ref()
+                .is_some_and(|o| !scenario.name().contains(o.as_str()))
+            {
+                continue;
+            }
+            println!("\n== dual-homed: {} with bird-bgp-bfd ==", scenario.name());
+            match run_dual(&cli.vrrpd, interval, scenario) {
+                Ok(out) => {
+                    println!(
+                        "   A {} and B {} transitions, client outage {:.1} ms ({} probes lost); {}",
+                        out.transitions[0],
+                        out.transitions[1],
+                        out.outage.as_secs_f64() * 1e3,
+                        out.lost,
+                        out.note
+                    );
+                    dual.push(out);
+                }
+                Err(e) => {
+                    failures += 1;
+                    println!("   FAILED: {e:#}");
+                }
+            }
+        }
+    }
     println!("\n{}", Outcome::table_header());
     for o in &outcomes {
         println!("{}", o.table_row());
+    }
+    if !dual.is_empty() {
+        println!(
+            "\nDual-homed nodes (two uplinks to two routers, routed instances from the loopback, BIRD BGP + BFD, ECMP):"
+        );
+        println!("{}", DualOutcome::table_header());
+        for o in &dual {
+            println!("{}", o.table_row());
+        }
     }
     let routing_bound: Vec<String> = outcomes
         .iter()
@@ -133,7 +174,7 @@ fn main() -> ExitCode {
     }
     println!(
         "\n{} scenario runs, {} failed; everything torn down.",
-        outcomes.len() + failures,
+        outcomes.len() + dual.len() + failures,
         failures
     );
     if failures == 0 {

@@ -558,3 +558,55 @@ impl DualLab {
         s + &log_tails(self.dir())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configs_announce_loopbacks_and_the_vip_and_give_nodes_a_default() {
+        let log = Path::new("/tmp/x.log");
+        let a = bird_edge_conf(Role::Node(Node::A), log);
+        assert!(a.contains("router id 10.2.0.1;"), "{a}");
+        assert!(
+            a.contains("local 10.2.1.10 as 65001;\n  neighbor 10.2.1.1 as 65101;"),
+            "{a}"
+        );
+        assert!(
+            a.contains("local 10.2.2.10 as 65001;\n  neighbor 10.2.2.1 as 65102;"),
+            "{a}"
+        );
+        assert!(
+            a.contains("import where net ~ [ 10.2.0.0/24{32,32} ] || net = 0.0.0.0/0;"),
+            "{a}"
+        );
+        assert!(
+            a.contains("net = 10.2.0.1/32 || net ~ [ 10.1.255.0/24{32,32} ]"),
+            "{a}"
+        );
+        assert!(a.contains("merge paths yes;"), "{a}");
+        let c = bird_edge_conf(Role::Client, log);
+        assert!(
+            c.contains("export where proto = \"lo4\" && net = 10.2.0.3/32;"),
+            "{c}"
+        );
+        assert!(c.contains("|| net ~ [ 10.1.255.0/24{32,32} ];"), "{c}");
+        let r = bird_router_conf(Router::R2, log);
+        assert!(r.contains("route 0.0.0.0/0 blackhole;"), "{r}");
+        assert!(
+            r.contains(
+                "protocol bgp to_a {\n  local 10.2.2.1 as 65102;\n  neighbor 10.2.2.10 as 65001;"
+            ),
+            "{r}"
+        );
+        assert!(
+            r.contains("protocol bgp to_client {\n  local 10.2.6.1 as 65102;"),
+            "{r}"
+        );
+        assert_eq!(
+            r.matches("export all;").count(),
+            2,
+            "the default goes to the nodes only: {r}"
+        );
+    }
+}
