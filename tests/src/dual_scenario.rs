@@ -183,13 +183,7 @@ impl DualRig {
 
     /// Every state change since the daemon started.
     pub fn transitions(&self, node: Node) -> Result<u64> {
-        Ok(self.status(node)?["instances"][0]["transitions"]
-            .as_array()
-            .map_or(0, |t| {
-                t.iter()
-                    .map(|c| c["count"].as_u64().unwrap_or(0))
-                    .sum::<u64>()
-            }))
+        Ok(crate::scenario::transition_count(&self.status(node)?))
     }
 
     pub fn holds_vip(&self, node: Node) -> bool {

@@ -683,13 +683,7 @@ vrrp_instance vip {{
         if self.daemon == Daemon::Keepalived {
             return Ok(self.keepalived_state_lines(node).len().saturating_sub(1) as u64);
         }
-        Ok(self.status(node)?["instances"][0]["transitions"]
-            .as_array()
-            .map_or(0, |t| {
-                t.iter()
-                    .map(|c| c["count"].as_u64().unwrap_or(0))
-                    .sum::<u64>()
-            }))
+        Ok(transition_count(&self.status(node)?))
     }
 
     /// Why the client may not be served: the lab's data path, the responders, and
@@ -801,6 +795,16 @@ impl Drop for Rig {
 /// Runs one scenario on a fresh lab, with vrrpd.
 pub fn run(settings: &Settings, scenario: Scenario) -> Result<Outcome> {
     run_with(settings, scenario, Daemon::Vrrpd)
+}
+
+/// Every state change of the first instance in a vrrpd status JSON, all kinds
+/// together.
+pub fn transition_count(status: &serde_json::Value) -> u64 {
+    status["instances"][0]["transitions"]
+        .as_array()
+        .map_or(0, |t| {
+            t.iter().map(|c| c["count"].as_u64().unwrap_or(0)).sum()
+        })
 }
 
 /// Runs one scenario on a fresh lab with `daemon` on A and B.

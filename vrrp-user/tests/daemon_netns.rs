@@ -916,11 +916,7 @@ address = "{VIP}/32"
 
 /// Transitions of the one instance so far, all kinds together.
 fn transitions(node: &Node) -> u64 {
-    node.status_json()["instances"][0]["transitions"]
-        .as_array()
-        .map_or(0, |v| {
-            v.iter().map(|t| t["count"].as_u64().unwrap_or(0)).sum()
-        })
+    vrrp_tests::scenario::transition_count(&node.status_json())
 }
 
 /// One datapath's run of the dual-homed checks: the master loses one uplink and

@@ -30,8 +30,8 @@ use anyhow::{Result, bail};
 
 use super::Node;
 use super::routing::{
-    bgp_sessions_down, bird_bfd, bird_bgp_timers, bird_vip_set, log_tails, require_tools,
-    wait_for_path,
+    bgp_sessions_down, bird_bfd, bird_bgp_timers, bird_log, bird_socket, bird_vip_set, log_tails,
+    require_tools, spawn_bird, wait_for_path,
 };
 use crate::netns::{Netns, require_root_and_netns, veth};
 use crate::tmp::TempDir;
@@ -143,49 +143,18 @@ impl DualHomed {
             for node in Node::ALL {
                 let ns = t.node(node);
                 veth(ns, r.uplink(), rns, &r.dev_to(node))?;
-                ns.exec(&[
-                    "ip",
-                    "addr",
-                    "add",
-                    &format!("{}/24", node_addr(node, r)),
-                    "dev",
-                    r.uplink(),
-                ])?;
-                rns.exec(&[
-                    "ip",
-                    "addr",
-                    "add",
-                    &format!("{}/24", router_addr(node, r)),
-                    "dev",
-                    &r.dev_to(node),
-                ])?;
+                add_addr(ns, node_addr(node, r), 24, r.uplink())?;
+                add_addr(rns, router_addr(node, r), 24, &r.dev_to(node))?;
             }
             veth(&t.client, r.uplink(), rns, &r.client_dev())?;
-            t.client.exec(&[
-                "ip",
-                "addr",
-                "add",
-                &format!("{}/24", client_addr(r)),
-                "dev",
-                r.uplink(),
-            ])?;
-            rns.exec(&[
-                "ip",
-                "addr",
-                "add",
-                &format!("{}/24", router_client_addr(r)),
-                "dev",
-                &r.client_dev(),
-            ])?;
+            add_addr(&t.client, client_addr(r), 24, r.uplink())?;
+            add_addr(rns, router_client_addr(r), 24, &r.client_dev())?;
             rns.exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
         }
         for node in Node::ALL {
-            let lo = format!("{}/32", loopback(node));
-            t.node(node)
-                .exec(&["ip", "addr", "add", &lo, "dev", "lo"])?;
+            add_addr(t.node(node), loopback(node), 32, "lo")?;
         }
-        let lo = format!("{CLIENT_LOOPBACK}/32");
-        t.client.exec(&["ip", "addr", "add", &lo, "dev", "lo"])?;
+        add_addr(&t.client, CLIENT_LOOPBACK, 32, "lo")?;
         Ok(t)
     }
 
@@ -216,6 +185,12 @@ impl DualHomed {
             .exec(&["ip", "link", "set", router.uplink(), state])?;
         Ok(())
     }
+}
+
+/// `ip addr add ADDR/LEN dev DEV` in `ns`.
+fn add_addr(ns: &Netns, addr: Ipv4Addr, len: u8, dev: &str) -> Result<()> {
+    ns.exec(&["ip", "addr", "add", &format!("{addr}/{len}"), "dev", dev])?;
+    Ok(())
 }
 
 /// Static routes between the loopbacks of `nodes` (A, B) through `routers` (R1, R2):
@@ -413,22 +388,12 @@ impl DualLab {
         let dir = lab.dir.path().to_path_buf();
         let mut sockets = Vec::new();
         for role in Role::ALL {
-            let name = role.name();
-            let log = dir.join(format!("bird-{name}.log"));
+            let log = bird_log(&dir, role.name());
             let conf = match role {
                 Role::Router(r) => bird_router_conf(r, &log),
                 _ => bird_edge_conf(role, &log),
             };
-            let conf_path = dir.join(format!("bird-{name}.conf"));
-            std::fs::write(&conf_path, conf)?;
-            crate::netns::run(Command::new("bird").arg("-p").arg("-c").arg(&conf_path))?;
-            let sock = lab.bird_socket(role);
-            let (conf_s, sock_s) = (conf_path.display().to_string(), sock.display().to_string());
-            let pid_s = dir.join(format!("bird-{name}.pid")).display().to_string();
-            let argv = ["bird", "-f", "-c", &conf_s, "-s", &sock_s, "-P", &pid_s];
-            let out = dir.join(format!("bird-{name}.out"));
-            lab.ns_mut(role).spawn_logged(&argv, &out)?;
-            sockets.push(sock);
+            sockets.push(spawn_bird(lab.ns_mut(role), &dir, role.name(), &conf)?);
         }
         for sock in sockets {
             wait_for_path(&sock, Duration::from_secs(10))?;
@@ -439,10 +404,6 @@ impl DualLab {
 
     pub fn dir(&self) -> &Path {
         self.dir.path()
-    }
-
-    fn bird_socket(&self, role: Role) -> std::path::PathBuf {
-        self.dir.path().join(format!("bird-{}.ctl", role.name()))
     }
 
     fn ns_mut(&mut self, role: Role) -> &mut Netns {
@@ -460,7 +421,7 @@ impl DualLab {
     pub fn birdc(&self, role: Role, what: &str) -> String {
         let out = Command::new("birdc")
             .arg("-s")
-            .arg(self.bird_socket(role))
+            .arg(bird_socket(self.dir(), role.name()))
             .arg(what)
             .output();
         match out {

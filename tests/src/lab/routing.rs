@@ -294,6 +294,30 @@ pub fn bird_socket(dir: &Path, role_name: &str) -> PathBuf {
     dir.join(format!("bird-{role_name}.ctl"))
 }
 
+/// Where the BIRD named `name` logs, in the lab directory `dir`.
+pub(super) fn bird_log(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("bird-{name}.log"))
+}
+
+/// Writes `conf` for the BIRD named `name`, checks it (a config error fails here
+/// with BIRD's message) and starts it in the foreground in `ns`, so `Netns` can kill
+/// it by PID; returns its control socket, which appears once it runs.
+pub(super) fn spawn_bird(ns: &mut Netns, dir: &Path, name: &str, conf: &str) -> Result<PathBuf> {
+    let conf_path = dir.join(format!("bird-{name}.conf"));
+    std::fs::write(&conf_path, conf)?;
+    crate::netns::run(Command::new("bird").arg("-p").arg("-c").arg(&conf_path))?;
+    let sock = bird_socket(dir, name);
+    let pid = dir.join(format!("bird-{name}.pid"));
+    let (conf_s, sock_s, pid_s) = (
+        conf_path.display().to_string(),
+        sock.display().to_string(),
+        pid.display().to_string(),
+    );
+    let argv = ["bird", "-f", "-c", &conf_s, "-s", &sock_s, "-P", &pid_s];
+    ns.spawn_logged(&argv, &dir.join(format!("bird-{name}.out")))?;
+    Ok(sock)
+}
+
 /// Starts the recipe's daemons in A, B and the router (foreground, so `Netns` can
 /// kill them by PID) and waits for their control sockets.
 pub(super) fn start(lab: &mut Lab, recipe: Recipe) -> Result<()> {
@@ -304,26 +328,12 @@ pub(super) fn start(lab: &mut Lab, recipe: Recipe) -> Result<()> {
         let name = role.name();
         match recipe {
             Recipe::BirdOspf | Recipe::BirdBgpBfd => {
-                let log = dir.join(format!("bird-{name}.log"));
+                let log = bird_log(&dir, name);
                 let conf = match role {
                     Role::Node(n) => bird_node_conf(recipe, n, &log),
                     Role::Router => bird_router_conf(recipe, &log),
                 };
-                let conf_path = dir.join(format!("bird-{name}.conf"));
-                std::fs::write(&conf_path, conf)?;
-                // Parse first: a config error then fails here with BIRD's message.
-                crate::netns::run(Command::new("bird").arg("-p").arg("-c").arg(&conf_path))?;
-                let sock = bird_socket(&dir, name);
-                let pid = dir.join(format!("bird-{name}.pid"));
-                let (conf_s, sock_s, pid_s) = (
-                    conf_path.display().to_string(),
-                    sock.display().to_string(),
-                    pid.display().to_string(),
-                );
-                let argv = ["bird", "-f", "-c", &conf_s, "-s", &sock_s, "-P", &pid_s];
-                let out = dir.join(format!("bird-{name}.out"));
-                ns_of(lab, role).spawn_logged(&argv, &out)?;
-                sockets.push(sock);
+                sockets.push(spawn_bird(ns_of(lab, role), &dir, name, &conf)?);
             }
             Recipe::FrrOspf => {
                 // FRR drops to user frr: it must be able to write its pid files and

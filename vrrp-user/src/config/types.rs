@@ -190,16 +190,6 @@ impl Links {
     }
 }
 
-impl std::fmt::Display for Links {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Links::Link(l) => f.write_str(l),
-            Links::Uplinks(v) if v.is_empty() => f.write_str("every uplink"),
-            Links::Uplinks(v) => f.write_str(&v.join("+")),
-        }
-    }
-}
-
 /// Where adverts go.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Transport {

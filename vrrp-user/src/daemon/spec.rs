@@ -61,7 +61,7 @@ impl InstanceSpec {
         }
         let names: Vec<String> = match &cfg.links {
             config::Links::Link(l) => vec![l.clone()],
-            config::Links::Uplinks(v) if v.is_empty() => host.uplinks(),
+            all if all.all_uplinks() => host.uplinks(),
             config::Links::Uplinks(v) => v.clone(),
         };
         if names.is_empty() {

@@ -69,7 +69,7 @@ pub fn interface(links: &[Link], name: &str) -> Check {
 pub fn receive_links(links: &[Link], i: &Instance) -> Vec<String> {
     match &i.links {
         Links::Link(l) => vec![l.clone()],
-        Links::Uplinks(v) if v.is_empty() => links
+        all if all.all_uplinks() => links
             .iter()
             .filter(|l| l.name != "lo")
             .map(|l| l.name.clone())
