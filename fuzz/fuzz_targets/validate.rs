@@ -18,7 +18,10 @@ use libfuzzer_sys::fuzz_target;
 use vrrp_common::{
     Counter, MAX_ADDRS, PeerConfig, VRID_F_ANY_SOURCE, VRID_F_MULTICAST, VRID_F_V2_CSUM_OK,
     VridConfig,
-    validate::{Ipv4, Source, Tables, Verdict, Vrid, classify_frame, classify_ipv4},
+    validate::{
+        Ipv4, Ipv6, L3, Scratch6, Source, Tables, Verdict, Vrid, classify_ipv4, classify_ipv6,
+        frame_l3,
+    },
 };
 use vrrp_tests::oracle::record_matches_decode;
 
@@ -58,6 +61,21 @@ impl Tables<Ipv4> for Config {
             ttl_max: 255,
             _pad: [0; 2],
         })
+    }
+}
+
+/// VRID 51 over IPv6: multicast from any source.
+impl Tables<Ipv6> for Config {
+    fn vrid(&self, ifindex: u32, vrid: u8) -> Option<Vrid<[u8; 16]>> {
+        (ifindex == IF && vrid == 51).then_some(Vrid {
+            unicast_dst: None,
+            flags: VRID_F_MULTICAST | VRID_F_ANY_SOURCE,
+            version: 3,
+        })
+    }
+
+    fn peer(&self, _: u32, _: u8, _: [u8; 16]) -> Option<PeerConfig> {
+        None
     }
 }
 
@@ -122,11 +140,26 @@ fuzz_target!(|data: &[u8]| {
     let mut frame = frame.to_vec();
     repair(&mut frame, flags);
 
-    let verdict = classify_frame(&frame[..], IF, &Config);
-    let Some(l3) = l3_of(&frame) else {
-        assert_eq!(verdict, Verdict::Pass, "not IPv4 yet classified");
-        return;
+    let l3 = match frame_l3(&frame[..]) {
+        L3::Ipv4(l3) => l3,
+        L3::Ipv6(l3) => {
+            // Never panics; an accepted advert is well formed.
+            let mut scratch = bytemuck::Zeroable::zeroed();
+            let scratch: &mut Scratch6 = &mut scratch;
+            if let Verdict::Accept(rec) = classify_ipv6(&frame[..], l3, IF, &Config, scratch) {
+                assert!((1..=MAX_ADDRS).contains(&usize::from(rec.count)));
+                assert_ne!(rec.adver_int_cs, 0);
+                assert_eq!(rec.version, 3);
+            }
+            return;
+        }
+        L3::Other => {
+            assert_eq!(l3_of(&frame), None, "IPv4 not found by the demux");
+            return;
+        }
     };
+    assert_eq!(Some(l3), l3_of(&frame), "the demux finds IPv4 elsewhere");
+    let verdict = classify_ipv4(&frame[..], l3, Source::Wire, IF, &Config);
     let ip = &frame[l3..];
     let wire = classify_ipv4(ip, 0, Source::Wire, IF, &Config);
     assert_eq!(verdict, wire, "entry points disagree");
@@ -138,8 +171,7 @@ fuzz_target!(|data: &[u8]| {
     if let Verdict::Accept(rec) = verdict {
         assert!((1..=MAX_ADDRS).contains(&usize::from(rec.count)));
         assert_ne!(rec.adver_int_cs, 0);
-        let want = Config
-            .vrid(IF, rec.vrid)
+        let want = <Config as Tables<Ipv4>>::vrid(&Config, IF, rec.vrid)
             .expect("accepted for a configured VRID");
         assert!(want.version == 0 || want.version == rec.version);
         assert_eq!((rec.ifindex, rec.rx_ns), (IF, 0));

@@ -214,3 +214,174 @@ pub fn arp_frame() -> Vec<u8> {
     f.extend_from_slice(&[0, 0, 0, 0, 0, 0, 10, 1, 1, 10]);
     f
 }
+
+/// A VRRPv3 advert inside Ethernet + IPv6, with defaults for a valid unicast advert
+/// 2001:db8:2::10 -> 2001:db8:1::10 (hop limit 254, VRID 61, VIP 2001:db8:ff::1).
+#[derive(Clone, Debug)]
+pub struct Frame6Spec {
+    pub vlan: Option<u16>,
+    /// The version nibble of the IPv6 header.
+    pub ip_version: u8,
+    pub src: [u8; 16],
+    pub dst: [u8; 16],
+    pub hop_limit: u8,
+    /// Extension headers in order, each (type, body after its next-header and length
+    /// bytes, padded by `ip()` to a multiple of 8 bytes with the two).
+    pub ext: Vec<(u8, Vec<u8>)>,
+    /// The next header after the extension headers (112 for VRRP).
+    pub proto: u8,
+    /// Override of the payload length field.
+    pub payload_len: Option<u16>,
+    pub version: u8,
+    pub kind: u8,
+    pub vrid: u8,
+    pub priority: u8,
+    /// Override of the address count field (defaults to `addrs.len()`).
+    pub count: Option<u8>,
+    /// Centiseconds (12 bits).
+    pub interval: u16,
+    pub addrs: Vec<[u8; 16]>,
+    pub csum: Csum,
+    /// Cut the finished frame to this many bytes.
+    pub truncate: Option<usize>,
+}
+
+/// 2001:db8:<net>::<host>.
+pub const fn doc6(net: u8, host: u8) -> [u8; 16] {
+    [
+        0x20, 0x01, 0x0d, 0xb8, 0, net, 0, 0, 0, 0, 0, 0, 0, 0, 0, host,
+    ]
+}
+
+/// ff02::12, the VRRP IPv6 group.
+pub const MCAST6: [u8; 16] = [0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x12];
+
+impl Default for Frame6Spec {
+    fn default() -> Self {
+        Frame6Spec {
+            vlan: None,
+            ip_version: 6,
+            src: doc6(2, 0x10),
+            dst: doc6(1, 0x10),
+            hop_limit: 254,
+            ext: Vec::new(),
+            proto: 112,
+            payload_len: None,
+            version: 3,
+            kind: 1,
+            vrid: 61,
+            priority: 100,
+            count: None,
+            interval: 100,
+            addrs: vec![doc6(0xff, 1)],
+            csum: Csum::Good,
+            truncate: None,
+        }
+    }
+}
+
+impl Frame6Spec {
+    /// The VRRP message alone, checksummed with the RFC 8200 pseudo-header (or, for
+    /// `Csum::V2Style`, without).
+    pub fn vrrp(&self) -> Vec<u8> {
+        let count = self.count.unwrap_or(self.addrs.len() as u8);
+        let mut m = vec![
+            (self.version << 4) | (self.kind & 0x0f),
+            self.vrid,
+            self.priority,
+            count,
+        ];
+        m.extend_from_slice(&(self.interval & 0x0fff).to_be_bytes());
+        m.extend_from_slice(&[0, 0]);
+        for a in &self.addrs {
+            m.extend_from_slice(a);
+        }
+        let mut sum: u32 = 0;
+        let mut add = |bytes: &[u8]| {
+            for w in bytes.chunks(2) {
+                sum += u32::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)]));
+            }
+        };
+        if self.csum != Csum::V2Style {
+            add(&self.src);
+            add(&self.dst);
+            add(&(m.len() as u32).to_be_bytes());
+            add(&[0, 0, 0, 112]);
+        }
+        add(&m);
+        while sum > 0xffff {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        let mut c = !(sum as u16);
+        if self.csum == Csum::Bad {
+            c = c.wrapping_add(1);
+        }
+        m[6..8].copy_from_slice(&c.to_be_bytes());
+        m
+    }
+
+    /// The extension headers, chained, ending in `proto`.
+    fn ext_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (i, (_, body)) in self.ext.iter().enumerate() {
+            let next = self.ext.get(i + 1).map_or(self.proto, |(t, _)| *t);
+            let mut h = vec![next, 0];
+            h.extend_from_slice(body);
+            while !h.len().is_multiple_of(8) {
+                h.push(0);
+            }
+            h[1] = (h.len() / 8 - 1) as u8;
+            out.extend_from_slice(&h);
+        }
+        out
+    }
+
+    /// The IPv6 packet.
+    pub fn ip(&self) -> Vec<u8> {
+        let ext = self.ext_bytes();
+        let vrrp = self.vrrp();
+        let plen = self.payload_len.unwrap_or((ext.len() + vrrp.len()) as u16);
+        let first = self.ext.first().map_or(self.proto, |(t, _)| *t);
+        let mut ip = vec![self.ip_version << 4 | 0x0c, 0, 0, 0];
+        ip.extend_from_slice(&plen.to_be_bytes());
+        ip.extend_from_slice(&[first, self.hop_limit]);
+        ip.extend_from_slice(&self.src);
+        ip.extend_from_slice(&self.dst);
+        ip.extend_from_slice(&ext);
+        ip.extend_from_slice(&vrrp);
+        ip
+    }
+
+    /// The Ethernet frame.
+    pub fn frame(&self) -> Vec<u8> {
+        let mut f = Vec::new();
+        if self.dst[0] == 0xff {
+            f.extend_from_slice(&[0x33, 0x33]);
+            f.extend_from_slice(&self.dst[12..16]);
+        } else {
+            f.extend_from_slice(&[0x02, 0, 0, 0, 0, 0x01]);
+        }
+        f.extend_from_slice(&[0x00, 0x00, 0x5e, 0x00, 0x02, self.vrid]);
+        if let Some(tag) = self.vlan {
+            f.extend_from_slice(&[0x81, 0x00]);
+            f.extend_from_slice(&(tag & 0x0fff).to_be_bytes());
+        }
+        f.extend_from_slice(&[0x86, 0xdd]);
+        f.extend_from_slice(&self.ip());
+        if let Some(n) = self.truncate {
+            f.truncate(n);
+        }
+        f
+    }
+
+    /// Whether a raw IPv6 socket would see this packet as it is (the stack drops
+    /// truncated packets and reassembles fragments first; it walks extension headers
+    /// and hands over the VRRP message alone).
+    pub fn reaches_a_socket(&self) -> bool {
+        self.truncate.is_none()
+            && self.payload_len.is_none()
+            && self.ip_version == 6
+            && self.proto == 112
+            && self.ext.iter().all(|(t, _)| *t != 44)
+    }
+}

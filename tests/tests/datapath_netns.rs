@@ -54,6 +54,7 @@ fn lab() -> Lab {
 
 fn config(ifindex: u32) -> DatapathConfig {
     DatapathConfig {
+        entries6: Vec::new(),
         entries: vec![VridEntry {
             ifindex,
             vrid: 51,
@@ -184,7 +185,11 @@ fn run(lab: &Lab, mode: Mode) -> Run {
                         Err(_) => continue,
                     }
                     let now = monotonic_ns();
-                    records.extend(batch.iter().map(|r| (*r, now)));
+                    records.extend(
+                        batch
+                            .iter()
+                            .map(|r| (r.into_v4().expect("an IPv4 record"), now)),
+                    );
                 }
                 done_rx.recv_timeout(Duration::from_secs(20)).unwrap();
                 // The ping left before `done`: wait for it (bounded), not a fixed time.

@@ -14,7 +14,7 @@ use proptest::prelude::*;
 use vrrp_common::{
     AdvertRecord, MAX_ADDRS, PeerConfig, PeerKey, REC_F_MULTICAST, VRID_F_ANY_SOURCE,
     VRID_F_MULTICAST, VRID_F_V2_CSUM_OK, VRRP_MCAST_V4, VridConfig, VridKey,
-    validate::{Source, classify_ipv4},
+    validate::{Source, Verdict, classify_ipv4},
 };
 use vrrp_tests::{
     frames::{Csum, FrameSpec, checksum},
@@ -22,7 +22,7 @@ use vrrp_tests::{
 };
 use vrrp_user::datapath::{
     table::Table,
-    validate::{Verdict, validate_frame, validate_ip},
+    validate::{validate_frame, validate_ip},
 };
 
 const IF: u32 = 7;
@@ -176,6 +176,11 @@ fn should_accept(s: &FrameSpec) -> bool {
         && dst_ok
 }
 
+/// These frames are all IPv4.
+fn v4(r: vrrp_common::Record) -> AdvertRecord {
+    r.into_v4().expect("an IPv4 record")
+}
+
 fn matches_decode(ip: &[u8], rec: &AdvertRecord) -> Result<(), TestCaseError> {
     record_matches_decode(ip, rec).map_err(TestCaseError::fail)
 }
@@ -299,7 +304,7 @@ proptest! {
     #[test]
     fn accepts_exactly_what_the_rules_allow(spec in recipe()) {
         let t = table();
-        let verdict = validate_frame(&spec.frame(), IF, RX_NS, &t);
+        let verdict = validate_frame(&spec.frame(), IF, RX_NS, &t).map(v4);
         let accepted = matches!(verdict, Verdict::Accept(_));
         prop_assert_eq!(accepted, should_accept(&spec), "{:?}: {:?}", verdict, spec);
         if let Verdict::Accept(rec) = verdict {
@@ -308,7 +313,7 @@ proptest! {
             prop_assert_eq!(rec.flags & REC_F_MULTICAST != 0, spec.dst == VRRP_MCAST_V4);
             matches_decode(&spec.ip(), &rec)?;
             // The socket path reads the same packet without the Ethernet header.
-            prop_assert_eq!(validate_ip(&spec.ip(), IF, RX_NS, &t), Verdict::Accept(rec));
+            prop_assert_eq!(validate_ip(&spec.ip(), IF, RX_NS, &t).map(v4), Verdict::Accept(rec));
         } else if spec.bad_ip_csum {
             // The stack drops these before a raw socket sees them: the socket path
             // does not check again, and would get no further than any other fault.

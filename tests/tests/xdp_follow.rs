@@ -12,7 +12,7 @@ use std::{
 };
 
 use vrrp_common::{
-    AdvertRecord, Counter, PeerConfig, REC_F_SILENCE, VridConfig, VridKey,
+    AdvertRecord, Counter, PeerConfig, REC_F_SILENCE, Record, VridConfig, VridKey, WireAddr,
     follow::{Follow, Seen},
 };
 use vrrp_tests::frames::FrameSpec;
@@ -42,6 +42,7 @@ fn config() -> DatapathConfig {
         config: PeerConfig::default(),
     };
     DatapathConfig {
+        entries6: Vec::new(),
         entries: vec![VridEntry {
             ifindex: LO,
             vrid: 51,
@@ -54,6 +55,11 @@ fn config() -> DatapathConfig {
             peers: vec![peer(PEER), peer(OTHER_PEER)],
         }],
     }
+}
+
+/// These tests are IPv4 only.
+fn v4(r: Record) -> AdvertRecord {
+    r.into_v4().expect("an IPv4 record")
 }
 
 struct Harness {
@@ -111,7 +117,7 @@ impl Harness {
         self.dp.drain(&mut records);
         assert!(records.len() <= 1, "{records:?}");
         let kernel = match records.pop() {
-            Some(r) => Seen2::Reported(r),
+            Some(r) => Seen2::Reported(v4(r)),
             None => Seen2::Absorbed,
         };
         let rx_ns = match &kernel {
@@ -122,7 +128,7 @@ impl Harness {
             panic!("the socket path rejects a frame XDP accepted: {spec:?}");
         };
         let user = match self.user.with(|f: &mut FollowState| f.filter(rec)) {
-            Some(r) => Seen2::Reported(r),
+            Some(r) => Seen2::Reported(v4(r)),
             None => Seen2::Absorbed,
         };
         match (&kernel, &user) {
@@ -201,7 +207,7 @@ fn the_followed_advert_is_absorbed_and_counted() {
     assert_eq!(kept.absorbed, 10);
     assert_eq!(kept.reports, first.seq);
     assert!(kept.last_rx_ns > first.rx_ns);
-    assert_eq!(kept.jitter.src, PEER);
+    assert_eq!(kept.jitter.src, PEER.wide());
     assert_eq!(h.user.followed(KEY).unwrap().absorbed, 10);
 }
 
@@ -332,6 +338,7 @@ fn silence_after_the_last_absorbed_advert_is_reported_by_the_kernel_timer() {
     let [silence] = records.as_slice() else {
         panic!("no single silence record within 5 s: {records:?}");
     };
+    let silence = v4(*silence);
     assert_eq!(silence.flags, REC_F_SILENCE);
     assert_eq!(
         silence.rx_ns, absorbed_at,

@@ -7,13 +7,14 @@
 
 use vrrp_common::{
     AdvertRecord, Counter, MAX_ADDRS, PeerConfig, REC_F_MULTICAST, REC_F_V2_CSUM, RING_BYTES,
-    VRID_F_ANY_SOURCE, VRID_F_MULTICAST, VRID_F_V2_CSUM_OK, VRRP_MCAST_V4, VridConfig,
+    Record, VRID_F_ANY_SOURCE, VRID_F_MULTICAST, VRID_F_V2_CSUM_OK, VRRP_MCAST_V4, VridConfig,
 };
-use vrrp_tests::frames::{Csum, FrameSpec, arp_frame, udp_frame};
+use vrrp_common::{VridConfig6, validate::Scratch6};
+use vrrp_tests::frames::{Csum, Frame6Spec, FrameSpec, MCAST6, arp_frame, doc6, udp_frame};
 use vrrp_user::datapath::{
-    Counters, DatapathConfig, PeerEntry, VridEntry, monotonic_ns,
+    Counters, DatapathConfig, PeerEntry, PeerEntry6, VridEntry, VridEntry6, monotonic_ns,
     table::Table,
-    validate::{Verdict, validate_frame},
+    validate::{Ipv6Meta, Verdict, validate_frame, validate_ipv6},
     xdp::XdpDatapath,
 };
 
@@ -26,6 +27,8 @@ const XDP_DROP: u32 = 1;
 const XDP_PASS: u32 = 2;
 const PEER: [u8; 4] = [10, 1, 2, 10];
 const LOCAL: [u8; 4] = [10, 1, 1, 10];
+const PEER6: [u8; 16] = doc6(2, 0x10);
+const LOCAL6: [u8; 16] = doc6(1, 0x10);
 
 fn peer(addr: [u8; 4], ttl_min: u8) -> PeerEntry {
     PeerEntry {
@@ -62,8 +65,34 @@ fn vrid(
 /// VRID 52: v2, multicast, same peer.
 /// VRID 53: v3 unicast, accepts the v2-style checksum.
 /// VRID 54: v3 multicast from any source.
+/// Over IPv6: VRID 61 unicast to LOCAL6 from PEER6 (hop limit 250..=255); 62 multicast
+/// from any source; 63 unicast, accepts the v2-style checksum.
 fn config() -> DatapathConfig {
+    let peer6 = PeerEntry6 {
+        addr: PEER6,
+        config: PeerConfig {
+            ttl_min: 250,
+            ttl_max: 255,
+            _pad: [0; 2],
+        },
+    };
+    let vrid6 = |vrid, flags, unicast_dst, peers| VridEntry6 {
+        ifindex: LO,
+        vrid,
+        config: VridConfig6 {
+            unicast_dst,
+            flags,
+            version: 3,
+            _pad: [0; 2],
+        },
+        peers,
+    };
     DatapathConfig {
+        entries6: vec![
+            vrid6(61, 0, LOCAL6, vec![peer6]),
+            vrid6(62, VRID_F_MULTICAST | VRID_F_ANY_SOURCE, [0; 16], vec![]),
+            vrid6(63, VRID_F_V2_CSUM_OK, LOCAL6, vec![peer6]),
+        ],
         entries: vec![
             vrid(51, 3, 0, LOCAL, vec![peer(PEER, 250)]),
             vrid(52, 2, VRID_F_MULTICAST, [0; 4], vec![peer(PEER, 1)]),
@@ -83,7 +112,7 @@ struct Harness {
 struct Outcome {
     action: u32,
     counter: Option<Counter>,
-    record: Option<AdvertRecord>,
+    record: Option<Record>,
 }
 
 impl Harness {
@@ -125,14 +154,14 @@ impl Harness {
         let record = records.pop();
         if let Some(r) = &record {
             assert!(
-                (t0..=t1).contains(&r.rx_ns),
+                (t0..=t1).contains(&r.rx_ns()),
                 "kernel timestamp {} outside the test run [{t0}, {t1}]",
-                r.rx_ns
+                r.rx_ns()
             );
         }
 
         // The socket path's validator must say the same.
-        let user = validate_frame(frame, LO, record.map_or(0, |r| r.rx_ns), &self.table);
+        let user = validate_frame(frame, LO, record.map_or(0, |r| r.rx_ns()), &self.table);
         assert_eq!(
             user.counter(),
             counter,
@@ -163,8 +192,59 @@ impl Harness {
     }
 
     fn expect_accept(&mut self, spec: &FrameSpec) -> AdvertRecord {
+        self.expect_accept_any(&spec.frame(), &format!("{spec:?}"))
+            .into_v4()
+            .expect("an IPv4 record")
+    }
+
+    /// Runs an IPv6 frame through XDP and the frame validator (`run`), and, when a raw
+    /// socket would see the packet as built, the socket path's entry too: the VRRP
+    /// message alone with the header fields as ancillary data. All must agree.
+    fn run6(&mut self, spec: &Frame6Spec) -> Outcome {
         let o = self.run(&spec.frame());
+        if spec.reaches_a_socket() {
+            let meta = Ipv6Meta {
+                src: spec.src,
+                dst: spec.dst,
+                hop_limit: spec.hop_limit,
+                ifindex: LO,
+            };
+            let rx_ns = o.record.map_or(0, |r| r.rx_ns());
+            let mut scratch = Scratch6::default();
+            let sock = validate_ipv6(&spec.vrrp(), &meta, rx_ns, &self.table, &mut scratch);
+            assert_eq!(
+                sock.counter(),
+                o.counter,
+                "the socket path disagrees: {spec:?}"
+            );
+            if let Verdict::Accept(rec) = sock {
+                assert_eq!(Some(rec), o.record, "the socket path's record differs");
+            }
+        }
+        o
+    }
+
+    fn expect_drop6(&mut self, spec: &Frame6Spec, reason: Counter, what: &str) {
+        let o = self.run6(spec);
+        assert_eq!(o.counter, Some(reason), "{what}: {spec:?}");
+        assert_eq!(o.action, XDP_DROP, "{what}");
+        assert!(o.record.is_none(), "{what}");
+    }
+
+    fn expect_accept6(&mut self, spec: &Frame6Spec) -> vrrp_common::AdvertRecord6 {
+        let o = self.run6(spec);
         assert_eq!(o.counter, Some(Counter::Accepted), "{spec:?}");
+        assert_eq!(o.action, XDP_DROP, "accepted adverts are consumed");
+        o.record
+            .expect("a record")
+            .into_v6()
+            .expect("an IPv6 record")
+    }
+
+    /// Runs `frame` (described by `what`), which both paths must accept.
+    fn expect_accept_any(&mut self, frame: &[u8], what: &str) -> Record {
+        let o = self.run(frame);
+        assert_eq!(o.counter, Some(Counter::Accepted), "{what}");
         o.record.expect("a record")
     }
 }
@@ -607,6 +687,307 @@ fn single_byte_mutations_never_accepted() {
 }
 
 #[test]
+fn valid_ipv6_unicast_multicast_vlan_and_options() {
+    let mut h = Harness::new();
+    let vips = vec![doc6(0xff, 1), doc6(0xff, 2)];
+    let r = h.expect_accept6(&Frame6Spec {
+        addrs: vips.clone(),
+        priority: 150,
+        interval: 5,
+        ..Default::default()
+    });
+    assert_eq!((r.src, r.dst, r.ifindex, r.ttl), (PEER6, LOCAL6, LO, 254));
+    assert_eq!(
+        (r.vrid, r.priority, r.version, r.adver_int_cs),
+        (61, 150, 3, 5)
+    );
+    assert_eq!(r.addrs(), vips.as_slice());
+    assert_eq!((r.flags, r.auth_type), (0, 0));
+
+    let link_local = [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7];
+    let r = h.expect_accept6(&Frame6Spec {
+        vrid: 62,
+        src: link_local,
+        dst: MCAST6,
+        hop_limit: 255,
+        vlan: Some(42),
+        ..Default::default()
+    });
+    assert_eq!((r.vrid, r.flags, r.src), (62, REC_F_MULTICAST, link_local));
+
+    // Hop-by-hop and destination options in front of VRRP are walked past.
+    let r = h.expect_accept6(&Frame6Spec {
+        ext: vec![(0, vec![1, 4, 0, 0, 0, 0]), (60, vec![1, 4, 0, 0, 0, 0])],
+        ..Default::default()
+    });
+    assert_eq!(r.vrid, 61);
+    // Twenty addresses, the most an advert may carry.
+    let twenty: Vec<[u8; 16]> = (1..=MAX_ADDRS as u8).map(|i| doc6(0xff, i)).collect();
+    let r = h.expect_accept6(&Frame6Spec {
+        addrs: twenty.clone(),
+        ..Default::default()
+    });
+    assert_eq!(r.addrs(), twenty.as_slice());
+    // The v2-style checksum, where the VRID allows it.
+    let r = h.expect_accept6(&Frame6Spec {
+        vrid: 63,
+        csum: Csum::V2Style,
+        ..Default::default()
+    });
+    assert_eq!(r.flags, REC_F_V2_CSUM);
+}
+
+/// Every reason an IPv6 advert is refused, on both paths (the socket path where the
+/// stack would hand it over as built).
+#[test]
+fn each_malformed_reason_ipv6() {
+    let mut h = Harness::new();
+    let ok = Frame6Spec::default();
+    let twenty_one: Vec<[u8; 16]> = (0..=MAX_ADDRS as u8).map(|i| doc6(0xff, i)).collect();
+    let cases: Vec<(&str, Frame6Spec, Counter)> = vec![
+        (
+            "frame cut inside the VRRP message",
+            Frame6Spec {
+                truncate: Some(14 + 40 + 6),
+                ..ok.clone()
+            },
+            Counter::Truncated,
+        ),
+        (
+            "payload length beyond the frame",
+            Frame6Spec {
+                payload_len: Some(200),
+                ..ok.clone()
+            },
+            Counter::Truncated,
+        ),
+        (
+            "payload length leaves 4 bytes of VRRP",
+            Frame6Spec {
+                payload_len: Some(4),
+                ..ok.clone()
+            },
+            Counter::Truncated,
+        ),
+        (
+            "destination options longer than the payload",
+            Frame6Spec {
+                ext: vec![(60, vec![1, 4, 0, 0, 0, 0])],
+                payload_len: Some(4),
+                ..ok.clone()
+            },
+            Counter::BadLength,
+        ),
+        (
+            "version nibble 4 behind the IPv6 ethertype",
+            Frame6Spec {
+                ip_version: 4,
+                ..ok.clone()
+            },
+            Counter::BadLength,
+        ),
+        (
+            "VRRPv2 over IPv6",
+            Frame6Spec {
+                version: 2,
+                ..ok.clone()
+            },
+            Counter::BadVersion,
+        ),
+        (
+            "VRRP version 4",
+            Frame6Spec {
+                version: 4,
+                ..ok.clone()
+            },
+            Counter::BadVersion,
+        ),
+        (
+            "type 2",
+            Frame6Spec {
+                kind: 2,
+                ..ok.clone()
+            },
+            Counter::BadType,
+        ),
+        (
+            "count says 2, one address",
+            Frame6Spec {
+                count: Some(2),
+                ..ok.clone()
+            },
+            Counter::BadLength,
+        ),
+        (
+            "21 addresses",
+            Frame6Spec {
+                addrs: twenty_one,
+                ..ok.clone()
+            },
+            Counter::BadLength,
+        ),
+        (
+            "checksum off by one",
+            Frame6Spec {
+                csum: Csum::Bad,
+                ..ok.clone()
+            },
+            Counter::BadChecksum,
+        ),
+        (
+            "v2-style checksum where the VRID wants the pseudo-header",
+            Frame6Spec {
+                csum: Csum::V2Style,
+                ..ok.clone()
+            },
+            Counter::BadChecksum,
+        ),
+        (
+            "no addresses",
+            Frame6Spec {
+                addrs: vec![],
+                ..ok.clone()
+            },
+            Counter::NoAddresses,
+        ),
+        (
+            "interval 0",
+            Frame6Spec {
+                interval: 0,
+                ..ok.clone()
+            },
+            Counter::BadInterval,
+        ),
+        (
+            "source not a peer",
+            Frame6Spec {
+                src: doc6(2, 0x11),
+                ..ok.clone()
+            },
+            Counter::NotPeer,
+        ),
+        (
+            "hop limit below the peer's window",
+            Frame6Spec {
+                hop_limit: 249,
+                ..ok.clone()
+            },
+            Counter::BadTtl,
+        ),
+        (
+            "multicast with hop limit 254",
+            Frame6Spec {
+                vrid: 62,
+                dst: MCAST6,
+                hop_limit: 254,
+                ..ok.clone()
+            },
+            Counter::BadTtl,
+        ),
+        (
+            "unicast to another address",
+            Frame6Spec {
+                dst: doc6(1, 0x11),
+                ..ok.clone()
+            },
+            Counter::BadDestination,
+        ),
+        (
+            "multicast to a unicast VRID",
+            Frame6Spec {
+                dst: MCAST6,
+                hop_limit: 255,
+                ..ok.clone()
+            },
+            Counter::BadDestination,
+        ),
+        (
+            "a fragment header in front of VRRP",
+            Frame6Spec {
+                ext: vec![(44, vec![0, 0, 0, 0, 0, 1])],
+                ..ok.clone()
+            },
+            Counter::Fragment,
+        ),
+    ];
+    for (what, spec, reason) in cases {
+        h.expect_drop6(&spec, reason, what);
+    }
+    // IPv6 adverts for a VRID configured over IPv4 only are not misread: they pass on
+    // (another daemon may run that VRID over IPv6), counted.
+    let o = h.run6(&Frame6Spec {
+        vrid: 51,
+        ..ok.clone()
+    });
+    assert_eq!(
+        (o.action, o.counter),
+        (XDP_PASS, Some(Counter::UnknownVrid))
+    );
+    // Not VRRP: UDP, a fragment of UDP, too many extension headers, a short header.
+    for (what, spec) in [
+        (
+            "udp",
+            Frame6Spec {
+                proto: 17,
+                ..ok.clone()
+            },
+        ),
+        (
+            "fragment of udp",
+            Frame6Spec {
+                ext: vec![(44, vec![0, 0, 0, 0, 0, 1])],
+                proto: 17,
+                ..ok.clone()
+            },
+        ),
+        (
+            "39 bytes of IPv6 header",
+            Frame6Spec {
+                truncate: Some(14 + 39),
+                ..ok.clone()
+            },
+        ),
+    ] {
+        let o = h.run6(&spec);
+        assert_eq!((o.action, o.counter), (XDP_PASS, None), "{what}");
+    }
+    // Behind more extension headers than XDP walks, VRRP is left to the stack: XDP
+    // passes it untouched (no VRRP sender adds any; a raw socket would see it).
+    let five = Frame6Spec {
+        ext: (0..5).map(|_| (60, vec![1, 4, 0, 0, 0, 0])).collect(),
+        ..ok.clone()
+    };
+    let o = h.run(&five.frame());
+    assert_eq!(
+        (o.action, o.counter),
+        (XDP_PASS, None),
+        "five options headers"
+    );
+}
+
+/// Single-byte changes to a valid IPv6 advert: never accepted unless the change
+/// leaves every checked field valid: traffic class and flow label are not checked,
+/// and the hop limit may move inside the peer's window.
+#[test]
+fn single_byte_mutations_never_accepted_ipv6() {
+    let mut h = Harness::new();
+    let frame = Frame6Spec::default().frame();
+    const HOP_LIMIT: usize = 14 + 7;
+    for i in 14..frame.len() {
+        for flip in [0x01u8, 0x80, 0xff] {
+            let mut f = frame.clone();
+            f[i] ^= flip;
+            let o = h.run(&f);
+            if o.counter == Some(Counter::Accepted) {
+                let unchecked = (i == 14 && flip & 0xf0 == 0) || (15..18).contains(&i);
+                let in_window = i == HOP_LIMIT && (250..=255).contains(&f[i]);
+                assert!(unchecked || in_window, "byte {i} ^ {flip:#04x} accepted");
+            }
+        }
+    }
+}
+
+#[test]
 fn unknown_vrid_passes_and_is_counted() {
     let mut h = Harness::new();
     let o = h.run(
@@ -630,6 +1011,11 @@ fn other_traffic_untouched() {
         f[13] = 0xdd;
         f
     };
+    let ipv6_udp = Frame6Spec {
+        proto: 17,
+        ..Default::default()
+    }
+    .frame();
     let tcp = {
         let mut f = udp_frame();
         f[14 + 9] = 6;
@@ -639,7 +1025,8 @@ fn other_traffic_untouched() {
     for (what, frame) in [
         ("udp", udp_frame()),
         ("arp", arp_frame()),
-        ("ipv6 ethertype", ipv6_like),
+        ("ipv6 ethertype, ipv4 bytes", ipv6_like),
+        ("ipv6 udp", ipv6_udp),
         ("tcp", tcp),
         ("ethernet header only", ethernet_only),
     ] {

@@ -16,7 +16,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use crate::{AdvertRecord, MAX_ADDRS, VridKey};
+use crate::{MAX_ADDRS, RecordOf, VridKey, WireAddr};
 
 /// Report every advert (start-up, after a change, while the daemon relearns).
 pub const FOLLOW_REPORT: u8 = 0;
@@ -28,15 +28,15 @@ pub const FOLLOW_ABSORB: u8 = 1;
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 pub struct Follow {
-    /// The followed master's address.
-    pub src: [u8; 4],
+    /// The followed master's address ([`WireAddr::wide`]: one map for both families).
+    pub src: [u8; 16],
     /// Its advert interval, centiseconds, as in [`AdvertRecord::adver_int_cs`].
     pub adver_int_cs: u16,
     pub priority: u8,
     pub version: u8,
     /// `FOLLOW_*`.
     pub mode: u8,
-    pub _pad: [u8; 7],
+    pub _pad: [u8; 11],
     /// The datapath's report count ([`Followed::reports`]) this was armed at. A report
     /// made after the daemon read that count (one it has not seen yet) disarms it, so
     /// a stale arm never absorbs anything.
@@ -57,7 +57,7 @@ impl Follow {
             priority: seen.priority,
             version: seen.version,
             mode: FOLLOW_ABSORB,
-            _pad: [0; 7],
+            _pad: [0; 11],
             seq,
             digest: seen.digest,
             down_ns,
@@ -91,7 +91,8 @@ pub fn silence_wait(now_ns: u64, due_ns: u64) -> u64 {
 /// reads from it except the receive time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Seen {
-    pub src: [u8; 4],
+    /// [`WireAddr::wide`].
+    pub src: [u8; 16],
     pub adver_int_cs: u16,
     pub priority: u8,
     pub version: u8,
@@ -100,9 +101,10 @@ pub struct Seen {
 }
 
 impl Seen {
-    pub fn of(rec: &AdvertRecord) -> Seen {
+    #[inline(always)]
+    pub fn of<A: WireAddr>(rec: &RecordOf<A>) -> Seen {
         Seen {
-            src: rec.src,
+            src: rec.src.wide(),
             adver_int_cs: rec.adver_int_cs,
             priority: rec.priority,
             version: rec.version,
@@ -157,17 +159,12 @@ pub const fn digest_byte(h: u64, b: u8) -> u64 {
 
 /// The digest of the first `count` addresses.
 #[inline(always)]
-pub fn addr_digest(addrs: &[[u8; 4]; MAX_ADDRS], count: u8) -> u64 {
+pub fn addr_digest<A: WireAddr>(addrs: &[A; MAX_ADDRS], count: u8) -> u64 {
     let mut h = digest_start(count);
     let mut i = 0;
     while i < MAX_ADDRS {
         if i < count as usize {
-            let a = addrs[i];
-            let mut j = 0;
-            while j < 4 {
-                h = digest_byte(h, a[j]);
-                j += 1;
-            }
+            h = addrs[i].digest(h);
         }
         i += 1;
     }
@@ -185,8 +182,8 @@ pub fn addr_digest(addrs: &[[u8; 4]; MAX_ADDRS], count: u8) -> u64 {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 pub struct Jitter {
-    pub src: [u8; 4],
-    pub _pad: [u8; 4],
+    /// [`WireAddr::wide`].
+    pub src: [u8; 16],
     pub last_rx_ns: u64,
     pub mean_ns: u64,
     pub max_ns: u64,
@@ -195,7 +192,7 @@ pub struct Jitter {
 
 impl Jitter {
     #[inline(always)]
-    pub fn observe(&mut self, src: [u8; 4], rx_ns: u64, interval_ns: u64) {
+    pub fn observe(&mut self, src: [u8; 16], rx_ns: u64, interval_ns: u64) {
         if src != self.src {
             *self = Jitter {
                 src,
@@ -261,20 +258,43 @@ impl Followed {
     /// (`follow`), silent since its last absorbed advert: both datapaths report a
     /// silence with this, the XDP timer callback and the socket path's receive loop.
     #[inline(always)]
-    pub fn report_silence(&mut self, key: &VridKey, follow: &Follow) -> AdvertRecord {
+    pub fn report_silence<A: WireAddr>(&mut self, key: &VridKey, follow: &Follow) -> RecordOf<A>
+    where
+        RecordOf<A>: Zeroable,
+    {
+        let mut rec = RecordOf::<A>::zeroed();
+        self.report_silence_into(key, follow, &mut rec);
+        rec
+    }
+
+    /// [`Followed::report_silence`] written into `rec` in place (every field): the XDP
+    /// timer callback fills its ring entry so, as an IPv6 record would not fit its
+    /// stack beside the callback's own frame.
+    #[inline(always)]
+    pub fn report_silence_into<A: WireAddr>(
+        &mut self,
+        key: &VridKey,
+        follow: &Follow,
+        rec: &mut RecordOf<A>,
+    ) {
         self.reports += 1;
-        let mut rec = AdvertRecord::zeroed();
         rec.rx_ns = self.last_rx_ns;
-        rec.src = follow.src;
+        rec.src = A::narrow(&follow.src);
+        rec.dst = A::default();
         rec.ifindex = key.ifindex;
         rec.vrid = key.vrid;
         rec.priority = follow.priority;
         rec.version = follow.version;
+        rec.ttl = 0;
         rec.adver_int_cs = follow.adver_int_cs;
+        rec.count = 0;
+        rec.auth_type = 0;
         rec.flags = crate::REC_F_SILENCE;
+        for a in rec.addrs.iter_mut() {
+            *a = A::default();
+        }
         rec.seq = self.reports;
         rec.followed_rx_ns = self.last_rx_ns;
-        rec
     }
 }
 
@@ -290,6 +310,8 @@ pub struct FollowedSlot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::AdvertRecord;
 
     fn rec(priority: u8, addrs: &[[u8; 4]]) -> AdvertRecord {
         let mut r = AdvertRecord::zeroed();
@@ -381,15 +403,15 @@ mod tests {
     fn jitter_ignores_losses_and_restarts_per_sender() {
         let ms = 1_000_000;
         let mut j = Jitter::default();
-        j.observe([1; 4], 100 * ms, 10 * ms);
-        j.observe([1; 4], 111 * ms, 10 * ms); // 1 ms late
+        j.observe([1; 16], 100 * ms, 10 * ms);
+        j.observe([1; 16], 111 * ms, 10 * ms); // 1 ms late
         assert_eq!((j.samples, j.mean_ns, j.max_ns), (1, ms, ms));
-        j.observe([1; 4], 141 * ms, 10 * ms); // two lost, on time
+        j.observe([1; 16], 141 * ms, 10 * ms); // two lost, on time
         assert_eq!((j.samples, j.max_ns), (2, ms));
         assert_eq!(j.mean_ns, ms - ms / 16);
-        j.observe([1; 4], 141 * ms, 10 * ms); // not after the last: ignored
+        j.observe([1; 16], 141 * ms, 10 * ms); // not after the last: ignored
         assert_eq!(j.samples, 2);
-        j.observe([2; 4], 150 * ms, 10 * ms);
-        assert_eq!((j.samples, j.max_ns, j.src), (0, 0, [2; 4]));
+        j.observe([2; 16], 150 * ms, 10 * ms);
+        assert_eq!((j.samples, j.max_ns, j.src), (0, 0, [2; 16]));
     }
 }

@@ -5,7 +5,7 @@
 //!
 //! Two steps, so a second address family adds an envelope, not a second copy:
 //!
-//! 1. The family's **envelope** step ([`classify_ipv4`]) checks the IP header (version,
+//! 1. The family's **envelope** step ([`classify_ipv4`], [`classify_ipv6`]) checks the IP header (version,
 //!    length, header checksum unless the stack did, fragment, total length) and
 //!    reduces it to an [`Envelope`]: addresses, TTL or hop limit, the pseudo-header
 //!    sum and where the VRRP message is. It loads the message into a buffer sized for
@@ -32,15 +32,19 @@
     clippy::panic
 )]
 
+use bytemuck::{Pod, Zeroable};
+
 use crate::{
-    AdvertRecord, Counter, IPPROTO_VRRP, MAX_ADDRS, PeerConfig, REC_F_MULTICAST, REC_F_V2_CSUM,
-    VRID_F_ANY_SOURCE, VRID_F_MULTICAST, VRID_F_V2_CSUM_OK, VRRP_HDR_LEN, VRRP_MAX_LEN,
-    VRRP_MCAST_V4, VRRP_V2_AUTH_LEN, VridConfig,
+    AdvertRecord, AdvertRecord6, Counter, IPPROTO_VRRP, MAX_ADDRS, PeerConfig, REC_F_MULTICAST,
+    REC_F_V2_CSUM, VRID_F_ANY_SOURCE, VRID_F_MULTICAST, VRID_F_V2_CSUM_OK, VRRP_HDR_LEN,
+    VRRP_MAX_LEN, VRRP_MCAST_V4, VRRP_MCAST_V6, VRRP_V2_AUTH_LEN, VRRP_V6_MAX_LEN, VridConfig,
+    VridConfig6,
 };
 
 /// Ethernet header length.
 pub const ETH_HLEN: usize = 14;
 const ETH_P_IP: u16 = 0x0800;
+const ETH_P_IPV6: u16 = 0x86dd;
 const ETH_P_8021Q: u16 = 0x8100;
 const ETH_P_8021AD: u16 = 0x88a8;
 const VLAN_HLEN: usize = 4;
@@ -48,6 +52,16 @@ const VLAN_HLEN: usize = 4;
 pub const IPV4_MIN_HLEN: usize = 20;
 /// Most option bytes an IPv4 header can carry (IHL 15).
 pub const IPV4_MAX_OPTIONS: usize = 40;
+/// The fixed IPv6 header (RFC 8200 §3).
+pub const IPV6_HLEN: usize = 40;
+/// RFC 8200 §4 extension headers the envelope walks past to find VRRP.
+const NH_HOP_BY_HOP: u8 = 0;
+const NH_ROUTING: u8 = 43;
+const NH_FRAGMENT: u8 = 44;
+const NH_DEST_OPTS: u8 = 60;
+/// Extension headers walked before giving up (passing the packet on untouched): a
+/// bound for the verifier, and more than any advert carries (normally none).
+pub const IPV6_MAX_EXT_HEADERS: usize = 4;
 /// VRRP message type ADVERTISEMENT, the only one either version defines.
 const TYPE_ADVERTISEMENT: u8 = 1;
 
@@ -80,8 +94,28 @@ impl<R> Verdict<R> {
     fn from_result(r: Result<R, Counter>) -> Self {
         match r {
             Ok(rec) => Verdict::Accept(rec),
-            Err(Counter::UnknownVrid) => Verdict::PassUnknownVrid,
-            Err(c) => Verdict::Drop(c),
+            Err(c) => Verdict::rejected(c),
+        }
+    }
+
+    /// The verdict of a failed check: `UnknownVrid` passes on, the rest drop.
+    #[inline(always)]
+    fn rejected(c: Counter) -> Self {
+        if c == Counter::UnknownVrid {
+            Verdict::PassUnknownVrid
+        } else {
+            Verdict::Drop(c)
+        }
+    }
+
+    /// The same verdict with the accepted record mapped.
+    #[inline(always)]
+    pub fn map<S>(self, f: impl FnOnce(R) -> S) -> Verdict<S> {
+        match self {
+            Verdict::Pass => Verdict::Pass,
+            Verdict::PassUnknownVrid => Verdict::PassUnknownVrid,
+            Verdict::Drop(c) => Verdict::Drop(c),
+            Verdict::Accept(r) => Verdict::Accept(f(r)),
         }
     }
 }
@@ -138,13 +172,20 @@ pub trait Family {
     const HAS_V2: bool;
 }
 
-/// IPv4 (the only family the datapaths receive today).
 pub enum Ipv4 {}
 
 impl Family for Ipv4 {
     type Addr = [u8; 4];
     const ADDR_LEN: usize = 4;
     const HAS_V2: bool = true;
+}
+
+pub enum Ipv6 {}
+
+impl Family for Ipv6 {
+    type Addr = [u8; 16];
+    const ADDR_LEN: usize = 16;
+    const HAS_V2: bool = false;
 }
 
 /// A VRID's receive configuration in the family's addresses.
@@ -170,6 +211,18 @@ impl From<VridConfig> for Vrid<[u8; 4]> {
     }
 }
 
+impl From<VridConfig6> for Vrid<[u8; 16]> {
+    #[inline(always)]
+    fn from(c: VridConfig6) -> Self {
+        Vrid {
+            // :: can never be a destination: the map's "none".
+            unicast_dst: (c.unicast_dst != [0; 16]).then_some(c.unicast_dst),
+            flags: c.flags,
+            version: c.version,
+        }
+    }
+}
+
 /// The configuration the checks look up: the XDP program's BPF hash maps, or the
 /// socket path's `Table`. Keys are per interface, as VRIDs are (RFC 9568 §7.1).
 pub trait Tables<F: Family> {
@@ -188,7 +241,8 @@ pub struct Envelope<A> {
     pub dst: A,
     /// IPv4 TTL or IPv6 hop limit.
     pub ttl: u8,
-    /// Sent to the family's VRRP group (224.0.0.18, RFC 9568 §5.1.1.2).
+    /// Sent to the family's VRRP group (224.0.0.18 or ff02::12, RFC 9568 §5.1.1.2,
+    /// §5.1.2.2).
     pub multicast: bool,
     /// Unfolded one's-complement sum of the family's pseudo-header for the v3
     /// checksum (RFC 9568 §5.2.8), message length included.
@@ -228,30 +282,38 @@ pub enum Source {
     Stack,
 }
 
-/// Classifies an Ethernet frame (one 802.1Q/802.1ad tag allowed), as the XDP program
-/// sees it.
+/// Where a frame's IP packet starts, by its ethertype (one 802.1Q/802.1ad tag
+/// allowed), as the XDP program sees the frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum L3 {
+    /// IPv4 at this offset: [`classify_ipv4`].
+    Ipv4(usize),
+    /// IPv6 at this offset: [`classify_ipv6`].
+    Ipv6(usize),
+    /// Anything else: not ours, passed on.
+    Other,
+}
+
+/// The ethertype demux of a frame: two reads, or four with a VLAN tag.
 #[inline(always)]
-pub fn classify_frame<P, T>(pkt: &P, ifindex: u32, tables: &T) -> Verdict<AdvertRecord>
-where
-    P: Packet + ?Sized,
-    T: Tables<Ipv4> + ?Sized,
-{
+pub fn frame_l3<P: Packet + ?Sized>(pkt: &P) -> L3 {
     let Some(ethertype) = pkt.array::<2>(ETH_HLEN - 2) else {
-        return Verdict::Pass;
+        return L3::Other;
     };
     let mut l3 = ETH_HLEN;
     let mut ethertype = u16::from_be_bytes(ethertype);
     if ethertype == ETH_P_8021Q || ethertype == ETH_P_8021AD {
         let Some(inner) = pkt.array::<2>(ETH_HLEN + VLAN_HLEN - 2) else {
-            return Verdict::Pass;
+            return L3::Other;
         };
         ethertype = u16::from_be_bytes(inner);
         l3 += VLAN_HLEN;
     }
-    if ethertype != ETH_P_IP {
-        return Verdict::Pass;
+    match ethertype {
+        ETH_P_IP => L3::Ipv4(l3),
+        ETH_P_IPV6 => L3::Ipv6(l3),
+        _ => L3::Other,
     }
-    classify_ipv4(pkt, l3, Source::Wire, ifindex, tables)
 }
 
 /// Classifies the IPv4 packet starting at byte `l3` of `pkt` (0 for what a raw socket
@@ -368,6 +430,219 @@ where
     let msg: &[u8; VRRP_MAX_LEN] = msg;
     let m = check_message::<Ipv4, T>(&env, msg, tables)?;
     Ok(ipv4_record(&env, &m, msg))
+}
+
+/// Working memory of the IPv6 envelope: the message (up to the longest valid IPv6
+/// advert) and the record built from it. 720 bytes, too many for the BPF stack next
+/// to the IPv4 path's buffers, so the XDP program keeps it in a per-CPU array map; the
+/// socket path keeps one in its datapath.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub struct Scratch6 {
+    pub msg: [u8; VRRP_V6_MAX_LEN],
+    pub rec: AdvertRecord6,
+}
+
+impl Default for Scratch6 {
+    fn default() -> Self {
+        Zeroable::zeroed()
+    }
+}
+
+/// Classifies the IPv6 packet starting at byte `l3` of a frame (XDP): the fixed header,
+/// then up to [`IPV6_MAX_EXT_HEADERS`] hop-by-hop, routing and destination-options
+/// headers to find VRRP. A fragment header in front of VRRP is `Fragment` (an advert
+/// is never fragmented; the stack would reassemble the pieces first). On `Accept` the
+/// record is `scratch.rec`.
+#[inline(always)]
+pub fn classify_ipv6<'s, P, T>(
+    pkt: &P,
+    l3: usize,
+    ifindex: u32,
+    tables: &T,
+    scratch: &'s mut Scratch6,
+) -> Verdict<&'s mut AdvertRecord6>
+where
+    P: Packet + ?Sized,
+    T: Tables<Ipv6> + ?Sized,
+{
+    let Some(hdr) = pkt.array::<IPV6_HLEN>(l3) else {
+        return Verdict::Pass;
+    };
+    let mut next = hdr[6];
+    let mut off = IPV6_HLEN;
+    let mut i = 0;
+    while i < IPV6_MAX_EXT_HEADERS && next != IPPROTO_VRRP {
+        let mut ext = [0u8; 2];
+        if !pkt.load(l3 + off, &mut ext) {
+            return Verdict::Pass;
+        }
+        match next {
+            NH_HOP_BY_HOP | NH_ROUTING | NH_DEST_OPTS => {
+                next = ext[0];
+                off += (usize::from(ext[1]) + 1) * 8;
+            }
+            NH_FRAGMENT if ext[0] == IPPROTO_VRRP => return Verdict::Drop(Counter::Fragment),
+            _ => return Verdict::Pass,
+        }
+        i += 1;
+    }
+    if next != IPPROTO_VRRP {
+        return Verdict::Pass;
+    }
+    match check_ipv6(pkt, l3, &hdr, off, ifindex, tables, scratch) {
+        Ok(()) => Verdict::Accept(&mut scratch.rec),
+        Err(c) => Verdict::rejected(c),
+    }
+}
+
+/// The IPv6 envelope once VRRP was found at `off` (RFC 8200 §3): version, lengths.
+#[inline(always)]
+fn check_ipv6<P, T>(
+    pkt: &P,
+    l3: usize,
+    hdr: &[u8; IPV6_HLEN],
+    off: usize,
+    ifindex: u32,
+    tables: &T,
+    scratch: &mut Scratch6,
+) -> Result<(), Counter>
+where
+    P: Packet + ?Sized,
+    T: Tables<Ipv6> + ?Sized,
+{
+    if hdr[0] >> 4 != 6 {
+        return Err(Counter::BadLength);
+    }
+    let avail = pkt.byte_len().saturating_sub(l3 + IPV6_HLEN);
+    let payload = usize::from(u16::from_be_bytes([hdr[4], hdr[5]]));
+    if payload > avail {
+        return Err(Counter::Truncated);
+    }
+    // Extension headers that claim more than the payload (or a jumbogram's zero).
+    let ext_len = off - IPV6_HLEN;
+    if ext_len > payload {
+        return Err(Counter::BadLength);
+    }
+    let msg_len = payload - ext_len;
+    if msg_len < VRRP_HDR_LEN {
+        return Err(Counter::Truncated);
+    }
+    let loaded = scratch
+        .msg
+        .get_mut(..msg_len.min(VRRP_V6_MAX_LEN))
+        .ok_or(Counter::BadLength)?;
+    if !pkt.load(l3 + off, loaded) {
+        return Err(Counter::Truncated);
+    }
+    let mut src = [0u8; 16];
+    let mut dst = [0u8; 16];
+    if let (Some(s), Some(d)) = (hdr.get(8..24), hdr.get(24..40)) {
+        src.copy_from_slice(s);
+        dst.copy_from_slice(d);
+    }
+    let env = ipv6_envelope(ifindex, src, dst, hdr[7], msg_len);
+    check_ipv6_message(&env, tables, scratch)
+}
+
+/// Classifies what an IPv6 raw socket delivers: the VRRP message alone (the stack
+/// keeps the IPv6 header, so its fields come from the receive ancillary data), after
+/// the stack has walked the extension headers and reassembled any fragments.
+#[inline(always)]
+pub fn classify_ipv6_payload<'s, T>(
+    msg: &[u8],
+    src: [u8; 16],
+    dst: [u8; 16],
+    hop_limit: u8,
+    ifindex: u32,
+    tables: &T,
+    scratch: &'s mut Scratch6,
+) -> Verdict<&'s mut AdvertRecord6>
+where
+    T: Tables<Ipv6> + ?Sized,
+{
+    let result = (|| {
+        if msg.len() < VRRP_HDR_LEN {
+            return Err(Counter::Truncated);
+        }
+        let n = msg.len().min(VRRP_V6_MAX_LEN);
+        if let (Some(to), Some(from)) = (scratch.msg.get_mut(..n), msg.get(..n)) {
+            to.copy_from_slice(from);
+        }
+        let env = ipv6_envelope(ifindex, src, dst, hop_limit, msg.len());
+        check_ipv6_message(&env, tables, scratch)
+    })();
+    match result {
+        Ok(()) => Verdict::Accept(&mut scratch.rec),
+        Err(c) => Verdict::rejected(c),
+    }
+}
+
+#[inline(always)]
+fn ipv6_envelope(
+    ifindex: u32,
+    src: [u8; 16],
+    dst: [u8; 16],
+    hop_limit: u8,
+    msg_len: usize,
+) -> Envelope<[u8; 16]> {
+    // RFC 8200 §8.1 pseudo-header: source, destination, 32-bit upper-layer length,
+    // 24 zero bits, next header. msg_len fits 16 bits (it came from the payload length
+    // field, or a socket read of at most 64 KiB).
+    let pseudo_sum = sum_words(&src)
+        + sum_words(&dst)
+        + sum_words(&(msg_len as u32).to_be_bytes())
+        + u32::from(IPPROTO_VRRP);
+    Envelope {
+        ifindex,
+        src,
+        dst,
+        ttl: hop_limit,
+        multicast: dst == VRRP_MCAST_V6,
+        pseudo_sum,
+        msg_len,
+    }
+}
+
+/// The shared message checks on `scratch.msg`, then the record into `scratch.rec`.
+#[inline(always)]
+fn check_ipv6_message<T>(
+    env: &Envelope<[u8; 16]>,
+    tables: &T,
+    scratch: &mut Scratch6,
+) -> Result<(), Counter>
+where
+    T: Tables<Ipv6> + ?Sized,
+{
+    let m = check_message::<Ipv6, T>(env, &scratch.msg, tables)?;
+    let rec = &mut scratch.rec;
+    rec.rx_ns = 0;
+    rec.src = env.src;
+    rec.dst = env.dst;
+    rec.ifindex = env.ifindex;
+    rec.vrid = m.vrid;
+    rec.priority = m.priority;
+    rec.version = m.version;
+    rec.ttl = env.ttl;
+    rec.adver_int_cs = m.adver_int_cs;
+    rec.count = m.count;
+    rec.auth_type = 0;
+    rec.flags = m.flags;
+    rec.seq = 0;
+    rec.followed_rx_ns = 0;
+    // Every slot at a fixed offset (see `ipv4_record`); past `count`, zeros, so the
+    // buffer's bytes from an earlier, longer packet never leak into the record.
+    let count = usize::from(m.count);
+    let list = scratch.msg.get(VRRP_HDR_LEN..).unwrap_or(&[]);
+    for (i, (slot, a)) in rec
+        .addrs
+        .iter_mut()
+        .zip(list.as_chunks::<16>().0)
+        .enumerate()
+    {
+        *slot = if i < count { *a } else { [0; 16] };
+    }
+    Ok(())
 }
 
 /// The receive checks on a VRRP message, any family (RFC 9568 §7.1; RFC 3768 §7.1 for
@@ -724,13 +999,18 @@ mod tests {
         frame[12..14].copy_from_slice(&[0x81, 0x00]);
         frame.extend_from_slice(&[0x00, 0x2a, 0x08, 0x00]);
         frame.extend_from_slice(&V3_UNICAST);
+        assert_eq!(frame_l3(&frame[..]), L3::Ipv4(ETH_HLEN + VLAN_HLEN));
         assert!(matches!(
-            classify_frame(&frame[..], IF, &Fixed),
+            classify_ipv4(&frame[..], ETH_HLEN + VLAN_HLEN, Source::Wire, IF, &Fixed),
             Verdict::Accept(_)
         ));
-        frame[16] = 0x86; // inner ethertype IPv6
-        assert_eq!(classify_frame(&frame[..], IF, &Fixed), Verdict::Pass);
-        assert_eq!(classify_frame(&frame[..13], IF, &Fixed), Verdict::Pass);
+        frame[16..18].copy_from_slice(&[0x86, 0xdd]); // inner ethertype IPv6
+        assert_eq!(frame_l3(&frame[..]), L3::Ipv6(ETH_HLEN + VLAN_HLEN));
+        frame[12..14].copy_from_slice(&[0x86, 0xdd]); // untagged IPv6
+        assert_eq!(frame_l3(&frame[..]), L3::Ipv6(ETH_HLEN));
+        frame[12..14].copy_from_slice(&[0x08, 0x06]); // ARP
+        assert_eq!(frame_l3(&frame[..]), L3::Other);
+        assert_eq!(frame_l3(&frame[..13]), L3::Other);
     }
 
     #[test]
@@ -754,64 +1034,147 @@ mod tests {
         }
     }
 
-    /// The message step is family-neutral: a family with 16-byte addresses and no v2
-    /// (IPv6's shape) runs the same checks unchanged.
-    #[test]
-    fn message_step_serves_a_second_family() {
-        enum Six {}
-        impl Family for Six {
-            type Addr = [u8; 16];
-            const ADDR_LEN: usize = 16;
-            const HAS_V2: bool = false;
-        }
-        struct AnySource;
-        impl Tables<Six> for AnySource {
-            fn vrid(&self, _: u32, vrid: u8) -> Option<Vrid<[u8; 16]>> {
-                (vrid == 51).then_some(Vrid {
-                    unicast_dst: None,
-                    flags: VRID_F_MULTICAST | VRID_F_ANY_SOURCE,
-                    version: 0,
-                })
-            }
-            fn peer(&self, _: u32, _: u8, _: [u8; 16]) -> Option<PeerConfig> {
-                None
-            }
-        }
-        let src = [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
-        let dst = [0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x12];
-        let len = V3_OVER_IPV6.len();
-        let env = Envelope {
-            ifindex: IF,
-            src,
-            dst,
-            ttl: 255,
-            multicast: true,
-            // RFC 8200 §8.1: addresses, 32-bit length, 24 zero bits, next header.
-            pseudo_sum: sum_words(&src)
-                + sum_words(&dst)
-                + sum_words(&(len as u32).to_be_bytes())
-                + u32::from(IPPROTO_VRRP),
-            msg_len: len,
-        };
-        let m = check_message::<Six, _>(&env, &V3_OVER_IPV6, &AnySource).expect("valid");
-        assert_eq!(
-            (m.vrid, m.priority, m.count, m.adver_int_cs),
-            (51, 100, 1, 100)
-        );
-        assert_eq!(m.flags, REC_F_MULTICAST);
+    const LL_SRC: [u8; 16] = [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
 
+    /// VRID 51 over IPv6: multicast from any source (hop limit 255).
+    struct Six;
+
+    impl Tables<Ipv6> for Six {
+        fn vrid(&self, ifindex: u32, vrid: u8) -> Option<Vrid<[u8; 16]>> {
+            (ifindex == IF && vrid == 51).then_some(Vrid {
+                unicast_dst: None,
+                flags: VRID_F_MULTICAST | VRID_F_ANY_SOURCE,
+                version: 3,
+            })
+        }
+        fn peer(&self, _: u32, _: u8, _: [u8; 16]) -> Option<PeerConfig> {
+            None
+        }
+    }
+
+    /// An IPv6 packet fe80::1 -> ff02::12 carrying `ext` (extension headers, the
+    /// first one's type in `first`) and then `msg`.
+    fn ipv6(first: u8, ext: &[u8], msg: &[u8], hop_limit: u8) -> std::vec::Vec<u8> {
+        let mut p = std::vec![0x60, 0, 0, 0];
+        p.extend_from_slice(&((ext.len() + msg.len()) as u16).to_be_bytes());
+        p.extend_from_slice(&[first, hop_limit]);
+        p.extend_from_slice(&LL_SRC);
+        p.extend_from_slice(&VRRP_MCAST_V6);
+        p.extend_from_slice(ext);
+        p.extend_from_slice(msg);
+        p
+    }
+
+    fn ip6(p: &[u8]) -> Verdict<AdvertRecord6> {
+        let mut scratch = Scratch6::zeroed();
+        classify_ipv6(p, 0, IF, &Six, &mut scratch).map(|r| *r)
+    }
+
+    #[test]
+    fn valid_v3_over_ipv6() {
+        let p = ipv6(IPPROTO_VRRP, &[], &V3_OVER_IPV6, 255);
+        let Verdict::Accept(r) = ip6(&p) else {
+            panic!("{:?}", ip6(&p));
+        };
+        assert_eq!(
+            (r.src, r.dst, r.ifindex, r.ttl),
+            (LL_SRC, VRRP_MCAST_V6, IF, 255)
+        );
+        assert_eq!(
+            (r.vrid, r.priority, r.version, r.adver_int_cs, r.count),
+            (51, 100, 3, 100, 1)
+        );
+        assert_eq!(r.flags, REC_F_MULTICAST);
+        let vip = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+        assert_eq!(r.addrs(), &[vip]);
+        // The socket path's entry point, fed what a raw socket reads, agrees.
+        let mut scratch = Scratch6::zeroed();
+        let sock = classify_ipv6_payload(
+            &V3_OVER_IPV6,
+            LL_SRC,
+            VRRP_MCAST_V6,
+            255,
+            IF,
+            &Six,
+            &mut scratch,
+        )
+        .map(|r| *r);
+        assert_eq!(sock, Verdict::Accept(r));
+    }
+
+    #[test]
+    fn ipv6_receive_rules() {
+        let ok = |p: &[u8]| matches!(ip6(p), Verdict::Accept(_));
+        // Multicast demands hop limit 255 (RFC 9568 §7.1).
+        let p = ipv6(IPPROTO_VRRP, &[], &V3_OVER_IPV6, 254);
+        assert_eq!(ip6(&p), Verdict::Drop(Counter::BadTtl));
+        // VRRPv2 does not exist over IPv6.
         let mut v2 = V3_OVER_IPV6;
         v2[0] = 0x21;
         assert_eq!(
-            check_message::<Six, _>(&env, &v2, &AnySource),
-            Err(Counter::BadVersion)
+            ip6(&ipv6(IPPROTO_VRRP, &[], &v2, 255)),
+            Verdict::Drop(Counter::BadVersion)
         );
-        // Four bytes an address long for IPv4, not for this family.
-        let short = Envelope { msg_len: 12, ..env };
+        // The pseudo-header is part of the checksum: another source breaks it.
+        let mut p = ipv6(IPPROTO_VRRP, &[], &V3_OVER_IPV6, 255);
+        p[23] = 2;
+        assert_eq!(ip6(&p), Verdict::Drop(Counter::BadChecksum));
+        // A VRID that runs only over IPv4 here is not misread: counted, passed on.
+        let mut p = ipv6(IPPROTO_VRRP, &[], &V3_OVER_IPV6, 255);
+        p[IPV6_HLEN + 1] = 52;
+        assert_eq!(ip6(&p), Verdict::PassUnknownVrid);
+        // Hop-by-hop and destination options are walked past.
+        let hbh = [NH_DEST_OPTS, 0, 1, 4, 0, 0, 0, 0];
+        let dst_opts = [IPPROTO_VRRP, 0, 1, 4, 0, 0, 0, 0];
+        let both: std::vec::Vec<u8> = hbh.iter().chain(&dst_opts).copied().collect();
+        assert!(ok(&ipv6(NH_HOP_BY_HOP, &both, &V3_OVER_IPV6, 255)));
+        // A fragment header in front of VRRP is a fragment; in front of UDP not ours.
+        let frag = [IPPROTO_VRRP, 0, 0, 0, 0, 0, 0, 1];
         assert_eq!(
-            check_message::<Six, _>(&short, &V3_OVER_IPV6[..12], &AnySource),
-            Err(Counter::BadLength)
+            ip6(&ipv6(NH_FRAGMENT, &frag, &V3_OVER_IPV6, 255)),
+            Verdict::Drop(Counter::Fragment)
         );
+        let frag_udp = [17, 0, 0, 0, 0, 0, 0, 1];
+        assert_eq!(
+            ip6(&ipv6(NH_FRAGMENT, &frag_udp, &[0; 8], 255)),
+            Verdict::Pass
+        );
+        // Other protocols, and too many extension headers, pass untouched.
+        assert_eq!(ip6(&ipv6(17, &[], &V3_OVER_IPV6, 255)), Verdict::Pass);
+        let chain: std::vec::Vec<u8> = (0..IPV6_MAX_EXT_HEADERS)
+            .flat_map(|_| [NH_DEST_OPTS, 0, 1, 4, 0, 0, 0, 0])
+            .chain(dst_opts)
+            .collect();
+        assert_eq!(
+            ip6(&ipv6(NH_DEST_OPTS, &chain, &V3_OVER_IPV6, 255)),
+            Verdict::Pass
+        );
+        // Version nibble, lengths.
+        let mut p = ipv6(IPPROTO_VRRP, &[], &V3_OVER_IPV6, 255);
+        p[0] = 0x40;
+        assert_eq!(ip6(&p), Verdict::Drop(Counter::BadLength));
+        let p = ipv6(IPPROTO_VRRP, &[], &V3_OVER_IPV6, 255);
+        for n in IPV6_HLEN..p.len() {
+            assert_eq!(ip6(&p[..n]), Verdict::Drop(Counter::Truncated), "{n}");
+        }
+        assert_eq!(ip6(&p[..IPV6_HLEN - 1]), Verdict::Pass);
+        let mut p = ipv6(NH_DEST_OPTS, &dst_opts, &V3_OVER_IPV6, 255);
+        p[4..6].copy_from_slice(&4u16.to_be_bytes()); // options longer than the payload
+        assert_eq!(ip6(&p), Verdict::Drop(Counter::BadLength));
+    }
+
+    /// A longer advert leaves its addresses in the scratch buffer; a shorter one
+    /// after it must not carry them into its record.
+    #[test]
+    fn ipv6_scratch_leaks_nothing() {
+        let mut scratch = Scratch6::zeroed();
+        scratch.msg.fill(0xaa);
+        scratch.rec.addrs = [[0xbb; 16]; MAX_ADDRS];
+        let p = ipv6(IPPROTO_VRRP, &[], &V3_OVER_IPV6, 255);
+        let Verdict::Accept(r) = classify_ipv6(&p[..], 0, IF, &Six, &mut scratch) else {
+            panic!("not accepted");
+        };
+        assert!(r.addrs[1..].iter().all(|a| *a == [0; 16]));
     }
 
     /// RFC 1071 §1's receive check (all ones, checksum included) passes either zero;

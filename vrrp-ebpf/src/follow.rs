@@ -22,7 +22,7 @@ use aya_ebpf::{
     maps::HashMap as LegacyHashMap,
 };
 use vrrp_common::{
-    AdvertRecord, MAX_VRIDS, VridKey,
+    MAX_VRIDS, RecordOf, VridKey, WireAddr,
     follow::{Decision, Follow, Followed, FollowedSlot, Seen, decide, silence_wait},
 };
 
@@ -147,14 +147,32 @@ extern "C" fn on_silence(_map: *mut c_void, key: *mut VridKey, slot: *mut Slot) 
         }
         return 0;
     }
-    let Some(mut entry) = RECORDS.reserve::<AdvertRecord>(0) else {
+    let reported = if key.is_v6() {
+        report::<[u8; 16]>(slot, key, &follow)
+    } else {
+        report::<[u8; 4]>(slot, key, &follow)
+    };
+    if !reported {
         // Ring full: try again one interval later rather than lose the silence.
         // SAFETY: the timer lives in this FOLLOWED value.
         let _ = unsafe { bpf_timer_start(&mut slot.timer, follow.down_ns / 3 + 1, 0) };
         return 0;
-    };
+    }
     slot.ready = TIMER_IDLE;
-    entry.write(slot.state.report_silence(key, &follow));
-    entry.submit(0);
     0
+}
+
+/// Writes the silence record of `key` (of the key's family) into the ring; `false`
+/// if the ring is full.
+#[inline(always)]
+fn report<A: WireAddr>(slot: &mut Slot, key: &VridKey, follow: &Follow) -> bool {
+    let Some(mut entry) = RECORDS.reserve::<RecordOf<A>>(0) else {
+        return false;
+    };
+    // SAFETY: the entry is ours until submitted, and `report_silence_into` writes
+    // every field before anything reads one.
+    let rec = unsafe { &mut *entry.as_mut_ptr() };
+    slot.state.report_silence_into(key, follow, rec);
+    entry.submit(0);
+    true
 }

@@ -5,8 +5,11 @@
 //! packet access for the fixed-offset demux, `bpf_xdp_load_bytes` for the rest) and
 //! the BPF maps ([`Maps`]). The steps, kept apart on purpose:
 //!
-//! 1. **classify**: `classify_frame` returns pass, a reject reason, or the validated
-//!    `AdvertRecord`. Anything that is not IPv4 protocol 112 passes after two reads.
+//! 1. **classify**: `frame_l3` finds the IP packet by its ethertype, then
+//!    `classify_ipv4` or `classify_ipv6` returns pass, a reject reason, or the validated
+//!    record. Anything that is not IP protocol 112 passes after a few reads. The IPv6
+//!    message and record are built in a per-CPU scratch map (`SCRATCH6`): 720 bytes
+//!    that do not fit the BPF stack beside the IPv4 path's.
 //! 2. **stamp**: `rx_ns = bpf_ktime_get_ns()`, taken for valid adverts only.
 //! 3. **follow**: the per-VRID follow filter (`follow.rs`) absorbs an advert equal to
 //!    the one the daemon armed, and stops there; anything else goes on.
@@ -25,10 +28,13 @@ use aya_ebpf::{
     programs::XdpContext,
 };
 use vrrp_common::{
-    AdvertRecord, Counter, MAX_PEERS, MAX_VRIDS, PeerConfig, PeerKey, RING_BYTES, VridConfig,
-    VridKey,
+    Counter, MAX_PEERS, MAX_VRIDS, PeerConfig, PeerKey, PeerKey6, RING_BYTES, RecordOf, VridConfig,
+    VridConfig6, VridKey, WireAddr,
     follow::Seen,
-    validate::{Ipv4, Packet, Tables, Verdict, Vrid, classify_frame},
+    validate::{
+        Ipv4, Ipv6, L3, Packet, Scratch6, Source, Tables, Verdict, Vrid, classify_ipv4,
+        classify_ipv6, frame_l3,
+    },
 };
 
 #[map(name = "VRIDS")]
@@ -36,6 +42,17 @@ static VRIDS: HashMap<VridKey, VridConfig> = HashMap::with_max_entries(MAX_VRIDS
 
 #[map(name = "PEERS")]
 static PEERS: HashMap<PeerKey, PeerConfig> = HashMap::with_max_entries(MAX_PEERS, 0);
+
+#[map(name = "VRIDS6")]
+static VRIDS6: HashMap<VridKey, VridConfig6> = HashMap::with_max_entries(MAX_VRIDS, 0);
+
+#[map(name = "PEERS6")]
+static PEERS6: HashMap<PeerKey6, PeerConfig> = HashMap::with_max_entries(MAX_PEERS, 0);
+
+/// The IPv6 envelope's working memory (see `Scratch6`): one per CPU, as XDP runs
+/// with preemption disabled.
+#[map(name = "SCRATCH6")]
+static SCRATCH6: PerCpuArray<Scratch6> = PerCpuArray::with_max_entries(1, 0);
 
 #[map(name = "COUNTERS")]
 static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(Counter::COUNT, 0);
@@ -46,37 +63,77 @@ pub(crate) static RECORDS: RingBuf = RingBuf::with_byte_size(RING_BYTES, 0);
 #[xdp]
 pub fn vrrp_xdp(ctx: XdpContext) -> u32 {
     let ifindex = ctx.ingress_ifindex() as u32;
-    match classify_frame(&Frame(&ctx), ifindex, &Maps) {
-        Verdict::Pass => xdp_action::XDP_PASS,
-        Verdict::PassUnknownVrid => {
+    let frame = Frame(&ctx);
+    match frame_l3(&frame) {
+        L3::Ipv4(l3) => ipv4(&frame, l3, ifindex),
+        L3::Ipv6(l3) => ipv6(&frame, l3, ifindex),
+        L3::Other => xdp_action::XDP_PASS,
+    }
+}
+
+/// The IPv4 path. Each family's path is a BPF-to-BPF call with its own stack frame:
+/// the two are never on the stack together, so each may use most of the 512 bytes
+/// the verifier allows a call chain.
+#[inline(never)]
+fn ipv4(frame: &Frame<'_>, l3: usize, ifindex: u32) -> u32 {
+    match classify_ipv4(frame, l3, Source::Wire, ifindex, &Maps) {
+        Verdict::Accept(mut rec) => accept(&mut rec),
+        other => reject(other.counter()),
+    }
+}
+
+/// The IPv6 path (see `ipv4`).
+#[inline(never)]
+fn ipv6(frame: &Frame<'_>, l3: usize, ifindex: u32) -> u32 {
+    let Some(scratch) = SCRATCH6.get_ptr_mut(0) else {
+        return xdp_action::XDP_PASS;
+    };
+    // SAFETY: this CPU's slot; nothing else runs on it until the program ends.
+    let scratch = unsafe { &mut *scratch };
+    match classify_ipv6(frame, l3, ifindex, &Maps, scratch) {
+        Verdict::Accept(rec) => accept(rec),
+        other => reject(other.counter()),
+    }
+}
+
+/// A valid advert: stamp, follow filter, ring. Dropped either way: the daemon is its
+/// only consumer on this host.
+#[inline(always)]
+fn accept<A: WireAddr>(rec: &mut RecordOf<A>) -> u32 {
+    // SAFETY: plain helper call.
+    rec.rx_ns = unsafe { bpf_ktime_get_ns() };
+    match crate::follow::filter(&rec.key(), &Seen::of(rec), rec.rx_ns) {
+        None => bump(Counter::Accepted),
+        Some((seq, followed_rx_ns)) => {
+            rec.seq = seq;
+            rec.followed_rx_ns = followed_rx_ns;
+            bump(deliver(rec));
+        }
+    }
+    xdp_action::XDP_DROP
+}
+
+/// Not a valid advert: counted (unless not VRRP at all); an unknown VRID and what is
+/// not VRRP pass on, the rest is dropped.
+#[inline(always)]
+fn reject(counter: Option<Counter>) -> u32 {
+    match counter {
+        None => xdp_action::XDP_PASS,
+        Some(Counter::UnknownVrid) => {
             bump(Counter::UnknownVrid);
             xdp_action::XDP_PASS
         }
-        Verdict::Drop(counter) => {
-            bump(counter);
-            xdp_action::XDP_DROP
-        }
-        Verdict::Accept(mut rec) => {
-            // SAFETY: plain helper call.
-            rec.rx_ns = unsafe { bpf_ktime_get_ns() };
-            let key = VridKey::new(rec.ifindex, rec.vrid);
-            match crate::follow::filter(&key, &Seen::of(&rec), rec.rx_ns) {
-                None => bump(Counter::Accepted),
-                Some((seq, followed_rx_ns)) => {
-                    rec.seq = seq;
-                    rec.followed_rx_ns = followed_rx_ns;
-                    bump(deliver(&rec));
-                }
-            }
+        Some(c) => {
+            bump(c);
             xdp_action::XDP_DROP
         }
     }
 }
 
-/// Hands a validated advert to userspace.
+/// Hands a validated advert to userspace; the record's length tells its family.
 #[inline(always)]
-fn deliver(rec: &AdvertRecord) -> Counter {
-    match RECORDS.output::<AdvertRecord>(rec, 0) {
+fn deliver<A: WireAddr>(rec: &RecordOf<A>) -> Counter {
+    match RECORDS.output::<RecordOf<A>>(rec, 0) {
         Ok(()) => Counter::Accepted,
         Err(_) => Counter::RingFull,
     }
@@ -142,6 +199,20 @@ impl Tables<Ipv4> for Maps {
     fn peer(&self, ifindex: u32, vrid: u8, src: [u8; 4]) -> Option<PeerConfig> {
         // SAFETY: as above.
         unsafe { PEERS.get(PeerKey::new(ifindex, vrid, src)) }.copied()
+    }
+}
+
+impl Tables<Ipv6> for Maps {
+    #[inline(always)]
+    fn vrid(&self, ifindex: u32, vrid: u8) -> Option<Vrid<[u8; 16]>> {
+        // SAFETY: the value is only read, and copied out at once.
+        unsafe { VRIDS6.get(VridKey::new6(ifindex, vrid)) }.map(|c| Vrid::from(*c))
+    }
+
+    #[inline(always)]
+    fn peer(&self, ifindex: u32, vrid: u8, src: [u8; 16]) -> Option<PeerConfig> {
+        // SAFETY: as above.
+        unsafe { PEERS6.get(PeerKey6::new6(ifindex, vrid, src)) }.copied()
     }
 }
 

@@ -15,14 +15,14 @@ use std::{
     time::Duration,
 };
 
-use vrrp_common::{AdvertRecord, MAX_ADDRS};
+use vrrp_common::{AdvertRecord, MAX_ADDRS, Record};
 use vrrp_core::{
     packet::Advert,
     router::{State, TrackUpdate, TrackWeight, Version, master_down_interval, skew_time},
     time::Instant,
 };
 use vrrp_user::{
-    config::{self, Config, ReloadClass},
+    config::{self, Config, Family, ReloadClass},
     daemon::{
         controller::{Controller, RESYNC_RETRY},
         host::Host,
@@ -41,8 +41,11 @@ impl Host for Table {
     fn ifindex(&self, name: &str) -> Option<u32> {
         self.0.get(name).map(|(i, _)| *i)
     }
-    fn first_ipv4(&self, name: &str) -> Option<Ipv4Addr> {
-        self.0.get(name).map(|(_, a)| *a)
+    fn multicast_source(&self, name: &str, family: Family) -> Option<IpAddr> {
+        match family {
+            Family::V4 => self.0.get(name).map(|(_, a)| IpAddr::V4(*a)),
+            Family::V6 => None,
+        }
     }
     fn uplinks(&self) -> Vec<String> {
         let mut v: Vec<String> = self.0.keys().map(|k| k.to_string()).collect();
@@ -212,7 +215,7 @@ impl Rig {
             seq: 0,
             followed_rx_ns: 0,
         };
-        let w = self.ctl.on_record(self.now, &rec);
+        let w = self.ctl.on_record(self.now, &Record::V4(rec));
         self.record(w);
         self.take()
     }
@@ -998,7 +1001,7 @@ impl Filtered {
         let mut out = self.run_timers(at);
         let mut rec = record(at, priority);
         rec.rx_ns = at.as_nanos();
-        if let Some(rec) = self.table.with(|f| f.filter(rec)) {
+        if let Some(rec) = self.table.with(|f| f.filter(Record::V4(rec))) {
             self.reported += 1;
             let w = self.rig.ctl.on_record(at, &rec);
             self.rig.record(w);

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot, watch};
-use vrrp_common::follow::Jitter;
+use vrrp_common::{WireAddr, follow::Jitter};
 use vrrp_tests::tmp::TempDir;
 use vrrp_user::metrics;
 use vrrp_user::status::{
@@ -466,7 +466,7 @@ async fn metrics_bind_error_names_the_address() {
 fn jitter() {
     const MS: u64 = 1_000_000;
     let iv = 1_000 * MS;
-    let src = [10, 1, 1, 10];
+    let src = [10, 1, 1, 10].wide();
     let mut j = Jitter::default();
     j.observe(src, 5_000 * MS, iv);
     assert_eq!(j.samples, 0, "first advert has no delta");
@@ -489,7 +489,7 @@ fn jitter() {
     assert_eq!(j.samples, 4, "a zero interval is ignored");
 
     // A new sender starts over.
-    j.observe([10, 1, 2, 10], 9_300 * MS, iv);
+    j.observe([10, 1, 2, 10].wide(), 9_300 * MS, iv);
     assert_eq!((j.samples, j.max_ns, j.mean_ns), (0, 0, 0));
 }
 

@@ -45,8 +45,8 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use vrrp_common::MAX_ADDRS;
 use vrrp_common::follow::{Decision, FOLLOW_ABSORB, Follow, Seen, addr_digest, decide};
+use vrrp_common::{MAX_ADDRS, WireAddr};
 
 use crate::router::ReceivedAdvert;
 use crate::time::Instant;
@@ -137,23 +137,36 @@ pub(super) enum Verdict {
 
 /// The compared fields of `adv` as the datapath sees them on the wire.
 pub(super) fn seen(adv: &ReceivedAdvert) -> Seen {
-    let mut addrs = [[0u8; 4]; MAX_ADDRS];
-    for (slot, a) in addrs.iter_mut().zip(&adv.addrs) {
-        *slot = ipv4(a);
-    }
     let count = u8::try_from(adv.addrs.len().min(MAX_ADDRS)).expect("at most MAX_ADDRS");
+    let digest = match adv.src {
+        IpAddr::V4(_) => {
+            let mut addrs = [[0u8; 4]; MAX_ADDRS];
+            for (slot, a) in addrs.iter_mut().zip(&adv.addrs) {
+                *slot = <[u8; 4]>::narrow(&wide(a));
+            }
+            addr_digest(&addrs, count)
+        }
+        IpAddr::V6(_) => {
+            let mut addrs = [[0u8; 16]; MAX_ADDRS];
+            for (slot, a) in addrs.iter_mut().zip(&adv.addrs) {
+                *slot = wide(a);
+            }
+            addr_digest(&addrs, count)
+        }
+    };
     Seen {
-        src: ipv4(&adv.src),
+        src: wide(&adv.src),
         adver_int_cs: adv.max_adver_int_cs,
         priority: adv.priority,
         version: adv.version.number(),
-        digest: addr_digest(&addrs, count),
+        digest,
     }
 }
 
-fn ipv4(a: &IpAddr) -> [u8; 4] {
+/// An address as the follow filter holds it (`vrrp_common::WireAddr::wide`).
+fn wide(a: &IpAddr) -> [u8; 16] {
     match a {
-        IpAddr::V4(v4) => v4.octets(),
-        IpAddr::V6(_) => panic!("the follow filter is IPv4 only"),
+        IpAddr::V4(v4) => v4.octets().wide(),
+        IpAddr::V6(v6) => v6.octets(),
     }
 }

@@ -11,16 +11,13 @@
 
 use std::{
     collections::{BTreeSet, HashMap},
-    net::{IpAddr, Ipv4Addr},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
     time::Duration,
 };
 
 use anyhow::{Context, Result};
 use tracing::{debug, info, warn};
-use vrrp_common::{
-    AdvertRecord, REC_F_SILENCE, VridKey,
-    follow::{Follow, Seen},
-};
+use vrrp_common::{REC_F_SILENCE, Record, VridKey, follow::Follow};
 use vrrp_core::{
     router::{Action, Input, ReceivedAdvert, Router, State, SyncGroup, TrackUpdate, Version},
     time::Instant,
@@ -57,7 +54,7 @@ pub struct Controller {
     pub config: Config,
     groups: Vec<Group>,
     /// (ifindex, VRID) -> (group, member), for adverts from the datapath.
-    by_key: HashMap<(u32, u8), (usize, usize)>,
+    by_key: HashMap<VridKey, (usize, usize)>,
     /// Each group's next deadline, and the same ordered by time: the earliest
     /// deadline and the due groups without scanning every group (at 255 groups the
     /// scan was the backup's largest cost).
@@ -71,7 +68,7 @@ pub struct Controller {
     dirty: bool,
     /// Instances (by datapath key) whose sinks queued adverts since the last
     /// [`Controller::sends_flushed`].
-    queued: Vec<(u32, u8)>,
+    queued: Vec<VridKey>,
     /// [`Controller::next_upkeep`], kept between calls: the event loop asks at every
     /// wake, and a scan of 1,020 instances per wake was a flapping backup's largest
     /// cost. `None` when a lease, resync or state may have moved it.
@@ -134,10 +131,7 @@ impl Controller {
     }
 
     fn follow_keys(&self) -> BTreeSet<VridKey> {
-        self.by_key
-            .keys()
-            .map(|&(ifindex, vrid)| VridKey::new(ifindex, vrid))
-            .collect()
+        self.by_key.keys().copied().collect()
     }
 
     /// Every instance with its state machine, in configuration order of groups.
@@ -201,53 +195,50 @@ impl Controller {
 
     /// A record from the datapath: a validated advert its follow filter reported, or
     /// the silence of a master whose adverts it absorbed.
-    pub fn on_record(&mut self, now: Instant, rec: &AdvertRecord) -> Vec<Work> {
-        let Some(&(g, m)) = self.by_key.get(&(rec.ifindex, rec.vrid)) else {
+    pub fn on_record(&mut self, now: Instant, rec: &Record) -> Vec<Work> {
+        let Some(&(g, m)) = self.by_key.get(&rec.key()) else {
             return Vec::new(); // a VRID removed by a reload a moment ago
         };
         // Any record means the datapath stopped absorbing: first hand the state
         // machine the last advert it absorbed, then the other members' ones.
         if let Some(armed) = self.groups[g].members[m].armed.take() {
             // Adverts that moved to another uplink leave the old key armed.
-            let last = if armed.rec.ifindex == rec.ifindex {
-                rec.followed_rx_ns
+            let last = if armed.rec.ifindex() == rec.ifindex() {
+                rec.followed_rx_ns()
             } else {
                 self.follow
-                    .disarm(VridKey::new(armed.rec.ifindex, armed.rec.vrid))
+                    .disarm(armed.rec.key())
                     .map_or(0, |f| f.last_rx_ns)
             };
             self.replay(now, g, m, &armed.rec, last);
         }
         self.sync_group(now, g);
-        if rec.flags & REC_F_SILENCE != 0 {
+        if rec.flags() & REC_F_SILENCE != 0 {
             self.input(now, g, m, Input::Timer);
             return self.take_work();
         }
         self.groups[g].members[m].stats.adverts_received += 1;
-        self.input(now, g, m, Input::Advert(received(rec, rec.rx_ns)));
+        self.input(now, g, m, Input::Advert(received(rec, rec.rx_ns())));
         self.arm(g, m, rec);
         self.take_work()
     }
 
     /// Arms absorption of copies of `rec` if the state machine says they would only
     /// restart its Master_Down_Timer.
-    fn arm(&mut self, g: usize, m: usize, rec: &AdvertRecord) {
-        if rec.seq == 0 {
+    fn arm(&mut self, g: usize, m: usize, rec: &Record) {
+        if rec.seq() == 0 {
             return; // the datapath keeps no follow state for this VRID
         }
         let router = &self.groups[g].sync.members()[m];
-        if !router.steady_advert(&received(rec, rec.rx_ns)) {
+        if !router.steady_advert(&received(rec, rec.rx_ns())) {
             return;
         }
         let down_ns = u64::try_from(router.master_down_interval().as_nanos()).unwrap_or(u64::MAX);
         let inst = &mut self.groups[g].members[m];
-        let follow = Follow::absorbing(&Seen::of(rec), rec.seq, down_ns);
+        let follow = Follow::absorbing(&rec.seen(), rec.seq(), down_ns);
         // The key of the interface the advert came in on: a routed instance has one
         // per uplink, and the master's adverts take whichever the routers pick.
-        if self
-            .follow
-            .arm(VridKey::new(rec.ifindex, rec.vrid), &follow)
-        {
+        if self.follow.arm(rec.key(), &follow) {
             inst.armed = Some(Armed {
                 rec: *rec,
                 kernel_timer: false,
@@ -266,7 +257,7 @@ impl Controller {
             };
             let last = self
                 .follow
-                .disarm(VridKey::new(armed.rec.ifindex, armed.rec.vrid))
+                .disarm(armed.rec.key())
                 .map_or(0, |f| f.last_rx_ns);
             self.replay(now, g, m, &armed.rec, last);
         }
@@ -274,8 +265,8 @@ impl Controller {
 
     /// Feeds the followed advert again as received at `rx_ns`, if that is later than
     /// the copy the state machine saw: the absorbed copies only restarted its timer.
-    fn replay(&mut self, now: Instant, g: usize, m: usize, followed: &AdvertRecord, rx_ns: u64) {
-        if rx_ns > followed.rx_ns {
+    fn replay(&mut self, now: Instant, g: usize, m: usize, followed: &Record, rx_ns: u64) {
+        if rx_ns > followed.rx_ns() {
             let actions =
                 self.groups[g]
                     .sync
@@ -298,7 +289,7 @@ impl Controller {
                 && self
                     .follow
                     .followed(key)
-                    .is_some_and(|f| f.last_rx_ns > armed.rec.rx_ns)
+                    .is_some_and(|f| f.last_rx_ns > armed.rec.rx_ns())
             {
                 armed.kernel_timer = true;
                 took = true;
@@ -511,12 +502,11 @@ impl Controller {
 
     /// What the datapath must accept.
     pub fn datapath_config(&self) -> DatapathConfig {
-        DatapathConfig {
-            entries: self
-                .instances()
-                .flat_map(|(i, _)| i.spec.datapath.iter().cloned())
-                .collect(),
+        let mut config = DatapathConfig::default();
+        for (i, _) in self.instances() {
+            config.extend(&i.spec.datapath);
         }
+        config
     }
 
     /// Interfaces whose link state matters: every instance's and every tracked one.
@@ -638,7 +628,7 @@ impl Controller {
             }
             for (m, inst) in self.groups[g].members.iter().enumerate() {
                 for &ifindex in &inst.spec.ifindexes {
-                    self.by_key.insert((ifindex, inst.spec.cfg.vrid), (g, m));
+                    self.by_key.insert(inst.spec.key(ifindex), (g, m));
                 }
             }
             self.deadlines.push(None);
@@ -903,7 +893,7 @@ impl Controller {
                 // daemon's flush at the end of this wake.
                 let report = match inst.sink.send(advert) {
                     Ok(Sent::Queued(_)) => {
-                        self.queued.push((inst.spec.ifindexes[0], cfg.vrid));
+                        self.queued.push(inst.spec.key(inst.spec.ifindexes[0]));
                         return;
                     }
                     Ok(Sent::Now(n)) => SendReport {
@@ -1024,7 +1014,7 @@ fn prepare(
                     cfg,
                     &Pinned {
                         host,
-                        source: old.source,
+                        source: IpAddr::V4(old.source),
                     },
                 )?,
                 _ => InstanceSpec::new(cfg, host)?,
@@ -1057,7 +1047,7 @@ fn prepare(
 /// A host whose interfaces all answer with the given first address.
 struct Pinned<'a> {
     host: &'a dyn Host,
-    source: Ipv4Addr,
+    source: IpAddr,
 }
 
 impl Host for Pinned<'_> {
@@ -1065,7 +1055,7 @@ impl Host for Pinned<'_> {
         self.host.ifindex(name)
     }
 
-    fn first_ipv4(&self, _name: &str) -> Option<Ipv4Addr> {
+    fn multicast_source(&self, _name: &str, _family: config::Family) -> Option<IpAddr> {
         Some(self.source)
     }
 
@@ -1148,23 +1138,35 @@ fn minus<T: Clone, K: PartialEq>(a: &[T], b: &[T], key: impl Fn(&T) -> K) -> Vec
 }
 
 /// A record as the state machine's input, received at `rx_ns`.
-fn received(rec: &AdvertRecord, rx_ns: u64) -> ReceivedAdvert {
+fn received(rec: &Record, rx_ns: u64) -> ReceivedAdvert {
+    let (src, addrs) = match rec {
+        Record::V4(r) => (
+            IpAddr::V4(Ipv4Addr::from(r.src)),
+            r.addrs()
+                .iter()
+                .map(|a| IpAddr::V4(Ipv4Addr::from(*a)))
+                .collect(),
+        ),
+        Record::V6(r) => (
+            IpAddr::V6(Ipv6Addr::from(r.src)),
+            r.addrs()
+                .iter()
+                .map(|a| IpAddr::V6(Ipv6Addr::from(*a)))
+                .collect(),
+        ),
+    };
     ReceivedAdvert {
-        src: IpAddr::V4(Ipv4Addr::from(rec.src)),
+        src,
         // The datapath accepts only the VRID's configured version, 2 or 3.
-        version: if rec.version == 2 {
+        version: if rec.version() == 2 {
             Version::V2
         } else {
             Version::V3
         },
-        vrid: rec.vrid,
-        priority: rec.priority,
-        max_adver_int_cs: rec.adver_int_cs,
-        addrs: rec
-            .addrs()
-            .iter()
-            .map(|a| IpAddr::V4(Ipv4Addr::from(*a)))
-            .collect(),
+        vrid: rec.vrid(),
+        priority: rec.priority(),
+        max_adver_int_cs: rec.adver_int_cs(),
+        addrs,
         rx_time: Instant::from_nanos(rx_ns),
     }
 }

@@ -10,7 +10,7 @@ use vrrp_core::{
     time::Instant,
 };
 
-use vrrp_common::{AdvertRecord, VridKey};
+use vrrp_common::{Record, VridKey};
 
 use super::spec::InstanceSpec;
 use crate::{
@@ -101,8 +101,10 @@ impl Instance {
     /// The datapath key absorption is armed on: the interface the followed advert
     /// came in on (one of a routed instance's uplinks), else the first one.
     pub fn follow_key(&self) -> VridKey {
-        let ifindex = self.armed.map_or(self.spec.ifindexes[0], |a| a.rec.ifindex);
-        VridKey::new(ifindex, self.spec.cfg.vrid)
+        let ifindex = self
+            .armed
+            .map_or(self.spec.ifindexes[0], |a| a.rec.ifindex());
+        self.spec.key(ifindex)
     }
 }
 
@@ -110,7 +112,7 @@ impl Instance {
 #[derive(Clone, Copy, Debug)]
 pub struct Armed {
     /// The advert whose copies are absorbed, as the state machine last saw it.
-    pub rec: AdvertRecord,
+    pub rec: Record,
     /// The datapath has absorbed a copy since, so its silence timer runs and the
     /// state machine's own deadline is left out of the index.
     pub kernel_timer: bool,

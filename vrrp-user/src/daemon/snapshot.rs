@@ -26,7 +26,7 @@ pub fn build(
         .instances()
         .map(|(inst, router)| {
             let master = if inst.state == State::Master {
-                Some(std::net::IpAddr::V4(inst.spec.primary))
+                Some(inst.spec.primary)
             } else {
                 router.followed_master().map(|(a, _)| a)
             };

@@ -1,9 +1,12 @@
 //! What the protocol core, the datapath and the sender need from one instance's
 //! configuration, resolved against the host once.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
-use vrrp_common::{PeerConfig, VRID_F_ANY_SOURCE, VRID_F_MULTICAST, VRID_F_V2_CSUM_OK, VridConfig};
+use vrrp_common::{
+    FAMILY_V4, FAMILY_V6, PeerConfig, VRID_F_ANY_SOURCE, VRID_F_MULTICAST, VRID_F_V2_CSUM_OK,
+    VridConfigOf, VridKey,
+};
 use vrrp_core::{
     packet::{Advert, ChecksumMode, V2Auth},
     router,
@@ -12,7 +15,10 @@ use vrrp_core::{
 use super::host::Host;
 use crate::{
     config::{self, Transport},
-    datapath::{PeerEntry, VridEntry},
+    datapath::{
+        DatapathConfig,
+        table::{PeerEntryOf, VridEntryOf},
+    },
     sender::{Destinations, SenderConfig},
 };
 
@@ -24,11 +30,14 @@ pub enum SetupError {
     #[error("instance {instance:?}: no interface but lo to receive adverts on")]
     NoUplinks { instance: String },
     #[error(
-        "instance {instance:?}: interface {iface:?} has no IPv4 address to send multicast adverts from"
+        "instance {instance:?}: interface {iface:?} has no {what} address to send multicast adverts from"
     )]
-    NoSourceAddress { instance: String, iface: String },
-    #[error("instance {instance:?}: IPv6 instances are not supported yet (IPv4 first)")]
-    Ipv6 { instance: String },
+    NoSourceAddress {
+        instance: String,
+        iface: String,
+        /// "IPv4" or "IPv6 link-local".
+        what: &'static str,
+    },
     #[error("instance {instance:?}: {err}")]
     Router {
         instance: String,
@@ -46,19 +55,19 @@ pub struct InstanceSpec {
     /// The advert link of a link instance: its loss is FAULT, its VIPs are announced
     /// on it. `None` for a routed instance.
     pub link: Option<u32>,
-    pub primary: Ipv4Addr,
+    /// The address adverts are sent from (the state machine's primary address).
+    pub primary: IpAddr,
     pub router: router::Config,
     pub sender: SenderConfig,
-    /// One entry per receiving interface, alike but for the index.
-    pub datapath: Vec<VridEntry>,
+    /// One entry per receiving interface, alike but for the index, in the list of
+    /// the instance's family.
+    pub datapath: DatapathConfig,
 }
 
 impl InstanceSpec {
     pub fn new(cfg: &config::Instance, host: &dyn Host) -> Result<InstanceSpec, SetupError> {
         let name = cfg.name.clone();
-        if cfg.family() == config::Family::V6 {
-            return Err(SetupError::Ipv6 { instance: name });
-        }
+        let family = cfg.family();
         let names: Vec<String> = match &cfg.links {
             config::Links::Link(l) => vec![l.clone()],
             all if all.all_uplinks() => host.uplinks(),
@@ -77,39 +86,46 @@ impl InstanceSpec {
             })
             .collect::<Result<Vec<u32>, _>>()?;
         let link = cfg.link().map(|_| ifindexes[0]);
+        // Validation made every address of the instance one family.
         let (primary, destinations, unicast_dst, flags, peers) = match &cfg.transport {
             Transport::Unicast { source, peers } => {
-                let IpAddr::V4(src) = source.addr() else {
-                    return Err(SetupError::Ipv6 { instance: name });
-                };
-                let mut dsts = Vec::new();
-                let mut entries = Vec::new();
-                for p in peers {
-                    if let IpAddr::V4(a) = p.address {
-                        dsts.push(a);
-                        entries.push(PeerEntry {
-                            addr: a.octets(),
-                            config: PeerConfig {
-                                ttl_min: p.ttl_min,
-                                ttl_max: p.ttl_max,
-                                _pad: [0; 2],
-                            },
-                        });
-                    }
-                }
-                (src, Destinations::Unicast(dsts), src.octets(), 0, entries)
+                let src = source.addr();
+                let peers: Vec<(IpAddr, PeerConfig)> = peers
+                    .iter()
+                    .map(|p| {
+                        let window = PeerConfig {
+                            ttl_min: p.ttl_min,
+                            ttl_max: p.ttl_max,
+                            _pad: [0; 2],
+                        };
+                        (p.address, window)
+                    })
+                    .collect();
+                // TEMP until the IPv6 sender lands.
+                let dsts = peers
+                    .iter()
+                    .filter_map(|(a, _)| match a {
+                        IpAddr::V4(v4) => Some(*v4),
+                        IpAddr::V6(_) => None,
+                    })
+                    .collect();
+                (src, Destinations::Unicast(dsts), Some(src), 0, peers)
             }
             Transport::Multicast => {
-                let src =
-                    host.first_ipv4(&names[0])
-                        .ok_or_else(|| SetupError::NoSourceAddress {
-                            instance: name.clone(),
-                            iface: names[0].clone(),
-                        })?;
+                let src = host.multicast_source(&names[0], family).ok_or_else(|| {
+                    SetupError::NoSourceAddress {
+                        instance: name.clone(),
+                        iface: names[0].clone(),
+                        what: match family {
+                            config::Family::V4 => "IPv4",
+                            config::Family::V6 => "IPv6 link-local",
+                        },
+                    }
+                })?;
                 (
                     src,
                     Destinations::Multicast,
-                    [0; 4],
+                    None,
                     VRID_F_MULTICAST | VRID_F_ANY_SOURCE,
                     Vec::new(),
                 )
@@ -121,7 +137,7 @@ impl InstanceSpec {
             version,
             priority: cfg.priority,
             advert_interval_cs: (cfg.advert_interval.as_millis() / 10) as u16,
-            primary_addr: IpAddr::V4(primary),
+            primary_addr: primary,
             vips: cfg.vips.iter().map(|v| v.address.addr()).collect(),
             preempt: cfg.preempt,
             preempt_delay: cfg.preempt_delay,
@@ -142,25 +158,40 @@ impl InstanceSpec {
         } else {
             0
         };
-        let entry = |ifindex| VridEntry {
-            ifindex,
-            vrid: cfg.vrid,
-            config: VridConfig {
-                unicast_dst,
-                flags: flags | v2_csum,
-                version: version.number(),
-                _pad: [0; 2],
-            },
-            peers: peers.clone(),
-        };
+        let flags = flags | v2_csum;
+        let version_number = version.number();
+        let mut datapath = DatapathConfig::default();
+        for &ifindex in &ifindexes {
+            match primary {
+                IpAddr::V4(_) => datapath.entries.push(vrid_entry(
+                    ifindex,
+                    cfg.vrid,
+                    unicast_dst.map(octets4),
+                    flags,
+                    version_number,
+                    peers.iter().map(|(a, w)| (octets4(*a), *w)),
+                )),
+                IpAddr::V6(_) => datapath.entries6.push(vrid_entry(
+                    ifindex,
+                    cfg.vrid,
+                    unicast_dst.map(octets16),
+                    flags,
+                    version_number,
+                    peers.iter().map(|(a, w)| (octets16(*a), *w)),
+                )),
+            }
+        }
         Ok(InstanceSpec {
-            datapath: ifindexes.iter().map(|&i| entry(i)).collect(),
+            datapath,
             ifindexes,
             link,
             primary,
             sender: SenderConfig {
                 ifname: cfg.link().map(str::to_string),
-                source: primary,
+                source: match primary {
+                    IpAddr::V4(v4) => v4,
+                    IpAddr::V6(_) => std::net::Ipv4Addr::UNSPECIFIED,
+                },
                 destinations,
                 ttl: cfg.ttl,
                 checksum,
@@ -168,6 +199,15 @@ impl InstanceSpec {
             router,
             cfg: cfg.clone(),
         })
+    }
+
+    /// The datapath's key of this instance's VRID on `ifindex` (the family decides).
+    pub fn key(&self, ifindex: u32) -> VridKey {
+        let family = match self.primary {
+            IpAddr::V4(_) => FAMILY_V4,
+            IpAddr::V6(_) => FAMILY_V6,
+        };
+        VridKey::of(family, ifindex, self.cfg.vrid)
     }
 
     /// The advert to send with the values the state machine asked for.
@@ -183,5 +223,46 @@ impl InstanceSpec {
                 V2Auth::NONE,
             ),
         }
+    }
+}
+
+/// One VRID's datapath entry in its family's addresses.
+fn vrid_entry<A: Copy + Default>(
+    ifindex: u32,
+    vrid: u8,
+    unicast_dst: Option<A>,
+    flags: u8,
+    version: u8,
+    peers: impl Iterator<Item = (A, PeerConfig)>,
+) -> VridEntryOf<A> {
+    VridEntryOf {
+        ifindex,
+        vrid,
+        config: VridConfigOf {
+            // All zero is the maps' "no unicast destination".
+            unicast_dst: unicast_dst.unwrap_or_default(),
+            flags,
+            version,
+            _pad: [0; 2],
+        },
+        peers: peers
+            .map(|(addr, config)| PeerEntryOf { addr, config })
+            .collect(),
+    }
+}
+
+/// The bytes of an address validation made IPv4 (zeros otherwise, never reached).
+fn octets4(a: IpAddr) -> [u8; 4] {
+    match a {
+        IpAddr::V4(v4) => v4.octets(),
+        IpAddr::V6(_) => [0; 4],
+    }
+}
+
+/// The bytes of an address validation made IPv6.
+fn octets16(a: IpAddr) -> [u8; 16] {
+    match a {
+        IpAddr::V6(v6) => v6.octets(),
+        IpAddr::V4(_) => [0; 16],
     }
 }

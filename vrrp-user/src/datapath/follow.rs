@@ -12,8 +12,8 @@ use std::{
 };
 
 use vrrp_common::{
-    AdvertRecord, VridKey,
-    follow::{Decision, FOLLOW_ABSORB, Follow, Followed, Seen, decide},
+    Record, VridKey,
+    follow::{Decision, FOLLOW_ABSORB, Follow, Followed, decide},
 };
 
 /// Where the controller arms absorption.
@@ -62,23 +62,22 @@ pub struct FollowState {
 impl FollowState {
     /// Runs the filter on a validated advert: `None` if absorbed, else the record to
     /// hand over (with `seq` and `followed_rx_ns` filled in).
-    pub fn filter(&mut self, mut rec: AdvertRecord) -> Option<AdvertRecord> {
-        let key = VridKey::new(rec.ifindex, rec.vrid);
-        let Some(slot) = self.slots.get_mut(&key) else {
+    pub fn filter(&mut self, mut rec: Record) -> Option<Record> {
+        let Some(slot) = self.slots.get_mut(&rec.key()) else {
             return Some(rec);
         };
-        let seen = Seen::of(&rec);
+        let seen = rec.seen();
+        let rx_ns = rec.rx_ns();
         slot.state
             .jitter
-            .observe(rec.src, rec.rx_ns, u64::from(rec.adver_int_cs) * 10_000_000);
+            .observe(seen.src, rx_ns, u64::from(seen.adver_int_cs) * 10_000_000);
         if decide(&slot.follow, slot.state.reports, &seen) == Decision::Absorb {
-            slot.state.absorb(rec.rx_ns);
-            slot.silence_at = Some(rec.rx_ns + slot.follow.down_ns);
+            slot.state.absorb(rx_ns);
+            slot.silence_at = Some(rx_ns + slot.follow.down_ns);
             return None;
         }
         slot.state.reports += 1;
-        rec.seq = slot.state.reports;
-        rec.followed_rx_ns = slot.state.last_rx_ns;
+        rec.set_follow(slot.state.reports, slot.state.last_rx_ns);
         Some(rec)
     }
 
@@ -88,7 +87,7 @@ impl FollowState {
     }
 
     /// Reports every silence due at `now_ns` into `out`.
-    pub fn silences(&mut self, now_ns: u64, out: &mut Vec<AdvertRecord>) {
+    pub fn silences(&mut self, now_ns: u64, out: &mut Vec<Record>) {
         for (key, slot) in &mut self.slots {
             if slot.silence_at.is_none_or(|at| at > now_ns) {
                 continue;
@@ -98,7 +97,11 @@ impl FollowState {
             if f.mode != FOLLOW_ABSORB || f.seq != slot.state.reports {
                 continue;
             }
-            out.push(slot.state.report_silence(key, &f));
+            out.push(if key.is_v6() {
+                Record::V6(slot.state.report_silence(key, &f))
+            } else {
+                Record::V4(slot.state.report_silence(key, &f))
+            });
         }
     }
 }
@@ -151,9 +154,9 @@ impl FollowTable for SharedFollow {
 mod tests {
     use super::*;
     use bytemuck::Zeroable;
-    use vrrp_common::REC_F_SILENCE;
+    use vrrp_common::{AdvertRecord, REC_F_SILENCE};
 
-    fn advert(rx_ns: u64, priority: u8) -> AdvertRecord {
+    fn advert(rx_ns: u64, priority: u8) -> Record {
         let mut r = AdvertRecord::zeroed();
         r.rx_ns = rx_ns;
         r.src = [10, 1, 1, 10];
@@ -164,7 +167,7 @@ mod tests {
         r.adver_int_cs = 1;
         r.count = 1;
         r.addrs[0] = [10, 1, 255, 1];
-        r
+        Record::V4(r)
     }
 
     #[test]
@@ -175,8 +178,8 @@ mod tests {
         let first = table
             .with(|s| s.filter(advert(1_000, 200)))
             .expect("not armed");
-        assert_eq!((first.seq, first.followed_rx_ns), (1, 0));
-        let f = Follow::absorbing(&Seen::of(&first), first.seq, 35_000_000);
+        assert_eq!((first.seq(), first.followed_rx_ns()), (1, 0));
+        let f = Follow::absorbing(&first.seen(), first.seq(), 35_000_000);
         assert!(table.arm(key, &f));
         assert!(table.with(|s| s.filter(advert(11_000_000, 200))).is_none());
         assert!(table.with(|s| s.filter(advert(21_000_000, 200))).is_none());
@@ -184,7 +187,7 @@ mod tests {
         let changed = table
             .with(|s| s.filter(advert(31_000_000, 100)))
             .expect("reported");
-        assert_eq!((changed.seq, changed.followed_rx_ns), (2, 21_000_000));
+        assert_eq!((changed.seq(), changed.followed_rx_ns()), (2, 21_000_000));
         // The arm is stale now: no silence, everything reported until re-armed.
         let mut out = Vec::new();
         table.with(|s| s.silences(u64::MAX, &mut out));
@@ -194,15 +197,15 @@ mod tests {
         let again = table.with(|s| s.filter(advert(51_000_000, 200))).unwrap();
         assert!(table.arm(
             key,
-            &Follow::absorbing(&Seen::of(&again), again.seq, 35_000_000)
+            &Follow::absorbing(&again.seen(), again.seq(), 35_000_000)
         ));
         assert!(table.with(|s| s.filter(advert(61_000_000, 200))).is_none());
         table.with(|s| s.silences(95_999_999, &mut out));
         assert!(out.is_empty());
         table.with(|s| s.silences(96_000_000, &mut out));
         assert_eq!(out.len(), 1);
-        assert_eq!(out[0].flags, REC_F_SILENCE);
-        assert_eq!(out[0].rx_ns, 61_000_000);
+        assert_eq!(out[0].flags(), REC_F_SILENCE);
+        assert_eq!(out[0].rx_ns(), 61_000_000);
         let kept = table.followed(key).unwrap();
         assert_eq!(kept.absorbed, 3);
         assert!(kept.jitter.samples > 0);
@@ -214,7 +217,7 @@ mod tests {
         let key = VridKey::new(2, 1);
         table.install(&BTreeSet::from([key]));
         let r = table.with(|s| s.filter(advert(1_000, 200))).unwrap();
-        table.arm(key, &Follow::absorbing(&Seen::of(&r), r.seq, 35_000_000));
+        table.arm(key, &Follow::absorbing(&r.seen(), r.seq(), 35_000_000));
         assert!(table.with(|s| s.filter(advert(11_000_000, 200))).is_none());
         assert_eq!(table.disarm(key).unwrap().last_rx_ns, 11_000_000);
         assert!(table.with(|s| s.filter(advert(21_000_000, 200))).is_some());

@@ -1,6 +1,6 @@
 //! Receive datapaths: the XDP fast path and the raw-socket fallback.
 //!
-//! Both turn packets on the wire into `AdvertRecord`s with a kernel receive time, run
+//! Both turn packets on the wire into `Record`s (IPv4 or IPv6) with a kernel receive time, run
 //! the same validator (`vrrp_common::validate`), and count rejects by the same reasons.
 //! The controller does not know which one it talks to.
 
@@ -14,9 +14,9 @@ pub mod xdp;
 use std::{collections::BTreeMap, fmt, io, str::FromStr};
 
 use tracing::warn;
-use vrrp_common::{AdvertRecord, Counter};
+use vrrp_common::{Counter, Record};
 
-pub use table::{DatapathConfig, PeerEntry, VridEntry};
+pub use table::{DatapathConfig, PeerEntry, PeerEntry6, VridEntry, VridEntry6};
 
 /// The compiled XDP object, embedded at build time by vrrp-user/build.rs.
 pub static XDP_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/vrrp-xdp"));
@@ -94,6 +94,8 @@ pub enum DatapathError {
     },
     #[error("unknown interface index {0}")]
     NoSuchInterface(u32),
+    #[error("the XDP object has no {0} map (built from another version?)")]
+    MissingMap(&'static str),
     #[error("socket datapath: {0}")]
     Socket(#[from] io::Error),
 }
@@ -132,7 +134,7 @@ impl Datapath {
     }
 
     /// Waits for at least one valid advert and appends every ready one to `out`.
-    pub async fn recv(&mut self, out: &mut Vec<AdvertRecord>) -> io::Result<()> {
+    pub async fn recv(&mut self, out: &mut Vec<Record>) -> io::Result<()> {
         match self {
             Datapath::Xdp(x) => x.recv(out).await,
             Datapath::Socket(s) => s.recv(out).await,

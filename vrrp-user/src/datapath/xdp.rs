@@ -9,7 +9,7 @@ use bytemuck::pod_read_unaligned;
 use tokio::io::unix::AsyncFd;
 use tracing::info;
 use vrrp_common::{
-    AdvertRecord, Counter, PeerConfig, PeerKey, VridConfig, VridKey,
+    AdvertRecord, AdvertRecord6, Counter, PeerKeyOf, Record, VridConfigOf, VridKey, WireAddr,
     follow::{Follow, Followed, FollowedSlot},
     names,
 };
@@ -19,6 +19,7 @@ use super::{
     follow::FollowTable,
     loader::{self, Object, XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE},
     register_readable,
+    table::{PeerEntries, VridEntries},
 };
 
 /// How the program ended up attached to one interface.
@@ -123,30 +124,18 @@ impl XdpDatapath {
     pub fn update(&mut self, config: &DatapathConfig) -> Result<(), DatapathError> {
         let (vrids, peers) = config.map_entries();
         let (old_vrids, old_peers) = self.installed.map_entries();
-        {
-            let mut map: BpfHashMap<_, VridKey, VridConfig> =
-                BpfHashMap::try_from(self.ebpf.map_mut(names::VRIDS).expect("VRIDS map"))
-                    .map_err(|e| map_err(names::VRIDS, e))?;
-            for (k, v) in &vrids {
-                map.insert(k, v, 0).map_err(|e| map_err(names::VRIDS, e))?;
-            }
-            let keep: HashSet<VridKey> = vrids.iter().map(|(k, _)| *k).collect();
-            for (k, _) in old_vrids.iter().filter(|(k, _)| !keep.contains(k)) {
-                map.remove(k).map_err(|e| map_err(names::VRIDS, e))?;
-            }
-        }
-        {
-            let mut map: BpfHashMap<_, PeerKey, PeerConfig> =
-                BpfHashMap::try_from(self.ebpf.map_mut(names::PEERS).expect("PEERS map"))
-                    .map_err(|e| map_err(names::PEERS, e))?;
-            for (k, v) in &peers {
-                map.insert(k, v, 0).map_err(|e| map_err(names::PEERS, e))?;
-            }
-            let keep: HashSet<PeerKey> = peers.iter().map(|(k, _)| *k).collect();
-            for (k, _) in old_peers.iter().filter(|(k, _)| !keep.contains(k)) {
-                map.remove(k).map_err(|e| map_err(names::PEERS, e))?;
-            }
-        }
+        self.sync_maps::<[u8; 4]>(
+            (names::VRIDS, names::PEERS),
+            (&vrids, &peers),
+            (&old_vrids, &old_peers),
+        )?;
+        let (vrids, peers) = config.map_entries6();
+        let (old_vrids, old_peers) = self.installed.map_entries6();
+        self.sync_maps::<[u8; 16]>(
+            (names::VRIDS6, names::PEERS6),
+            (&vrids, &peers),
+            (&old_vrids, &old_peers),
+        )?;
         // Attach to interfaces that are new in this configuration.
         let have: HashSet<u32> = self.attached.iter().map(|(i, _, _)| *i).collect();
         let want = config.ifindexes();
@@ -159,8 +148,24 @@ impl XdpDatapath {
         Ok(())
     }
 
+    /// Makes one family's VRID and peer maps hold `new` instead of `old`: inserts
+    /// first, then removes what is gone.
+    fn sync_maps<A: WireAddr>(
+        &mut self,
+        (vrids_map, peers_map): (&'static str, &'static str),
+        (vrids, peers): (&VridEntries<A>, &PeerEntries<A>),
+        (old_vrids, old_peers): (&VridEntries<A>, &PeerEntries<A>),
+    ) -> Result<(), DatapathError>
+    where
+        VridConfigOf<A>: aya::Pod,
+        PeerKeyOf<A>: aya::Pod + Eq + std::hash::Hash,
+    {
+        sync_map(&mut self.ebpf, vrids_map, vrids, old_vrids)?;
+        sync_map(&mut self.ebpf, peers_map, peers, old_peers)
+    }
+
     /// Waits until the ring has records, then drains it into `out`.
-    pub async fn recv(&mut self, out: &mut Vec<AdvertRecord>) -> io::Result<()> {
+    pub async fn recv(&mut self, out: &mut Vec<Record>) -> io::Result<()> {
         if let Ring::Plain(_) = self.ring {
             let Ring::Plain(ring) = std::mem::replace(&mut self.ring, Ring::Moving) else {
                 unreachable!()
@@ -185,7 +190,7 @@ impl XdpDatapath {
     }
 
     /// Drains whatever is in the ring now, without waiting.
-    pub fn drain(&mut self, out: &mut Vec<AdvertRecord>) {
+    pub fn drain(&mut self, out: &mut Vec<Record>) {
         match &mut self.ring {
             Ring::Plain(r) => {
                 drain_ring(r, out, usize::MAX);
@@ -268,18 +273,49 @@ enum Ring {
 }
 
 /// Moves up to `limit` records from the ring to `out`; true if it stopped at the limit.
-fn drain_ring(ring: &mut RingBuf<MapData>, out: &mut Vec<AdvertRecord>, limit: usize) -> bool {
+fn drain_ring(ring: &mut RingBuf<MapData>, out: &mut Vec<Record>, limit: usize) -> bool {
     let mut taken = 0;
     while taken < limit {
         let Some(item) = ring.next() else {
             return false;
         };
         taken += 1;
-        if item.len() >= size_of::<AdvertRecord>() {
-            out.push(pod_read_unaligned(&item[..size_of::<AdvertRecord>()]));
+        // The program writes whole records; the length tells the family.
+        match item.len() {
+            n if n == size_of::<AdvertRecord>() => {
+                out.push(Record::V4(pod_read_unaligned(&item)));
+            }
+            n if n == size_of::<AdvertRecord6>() => {
+                out.push(Record::V6(pod_read_unaligned(&item)));
+            }
+            _ => {}
         }
     }
     true
+}
+
+/// Makes the hash map `name` hold `new`, which replaces `old`.
+fn sync_map<K, V>(
+    ebpf: &mut Object,
+    name: &'static str,
+    new: &[(K, V)],
+    old: &[(K, V)],
+) -> Result<(), DatapathError>
+where
+    K: aya::Pod + Eq + std::hash::Hash,
+    V: aya::Pod,
+{
+    let mut map: BpfHashMap<_, K, V> =
+        BpfHashMap::try_from(ebpf.map_mut(name).ok_or(DatapathError::MissingMap(name))?)
+            .map_err(|e| map_err(name, e))?;
+    for (k, v) in new {
+        map.insert(k, v, 0).map_err(|e| map_err(name, e))?;
+    }
+    let keep: HashSet<&K> = new.iter().map(|(k, _)| k).collect();
+    for (k, _) in old.iter().filter(|(k, _)| !keep.contains(k)) {
+        map.remove(k).map_err(|e| map_err(name, e))?;
+    }
+    Ok(())
 }
 
 fn map_err(map: &'static str, e: impl std::error::Error + Send + Sync + 'static) -> DatapathError {
