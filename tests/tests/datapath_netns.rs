@@ -16,14 +16,15 @@ use std::{
     time::{Duration, Instant},
 };
 
-use vrrp_common::{AdvertRecord, Counter, PeerConfig, VridConfig};
+use vrrp_common::{Counter, PeerConfig, Record, VridConfig, VridConfig6};
 use vrrp_tests::{
-    frames::{Csum, FrameSpec},
+    frames::{Csum, Frame6Spec, FrameSpec, MCAST6, doc6},
     netns::{Netns, require_root_and_netns, veth},
     send::{FrameSender, RawSender},
 };
 use vrrp_user::datapath::{
-    Counters, Datapath, DatapathConfig, Mode, PeerEntry, VridEntry, monotonic_ns, xdp::AttachMode,
+    Counters, Datapath, DatapathConfig, Mode, PeerEntry, PeerEntry6, VridEntry, VridEntry6,
+    monotonic_ns, xdp::AttachMode,
 };
 
 // The loader child (the XDP datapath re-runs this binary to load the object).
@@ -48,6 +49,27 @@ fn lab() -> Lab {
         .unwrap();
     b.exec(&["ip", "addr", "add", "10.1.1.20/24", "dev", "eth0"])
         .unwrap();
+    // IPv6 beside it, without duplicate address detection: usable at once.
+    a.exec(&[
+        "ip",
+        "addr",
+        "add",
+        "2001:db8:1::10/64",
+        "dev",
+        "eth0",
+        "nodad",
+    ])
+    .unwrap();
+    b.exec(&[
+        "ip",
+        "addr",
+        "add",
+        "2001:db8:1::20/64",
+        "dev",
+        "eth0",
+        "nodad",
+    ])
+    .unwrap();
     let ifindex = a.ifindex("eth0").unwrap();
     Lab { a, b, ifindex }
 }
@@ -147,13 +169,26 @@ struct Run {
     mode: Mode,
     attach: Vec<(u32, AttachMode)>,
     /// Each record with the userspace time it was read.
-    records: Vec<(AdvertRecord, u64)>,
+    records: Vec<(Record, u64)>,
     counters: Counters,
     udp_ok: bool,
 }
 
-/// Starts the datapath in namespace A, sends from B, collects what arrives.
+/// Starts the datapath in namespace A, sends the IPv4 adverts of `packets` from B,
+/// collects what arrives.
 fn run(lab: &Lab, mode: Mode) -> Run {
+    run_with(lab, mode, &config(lab.ifindex), packets, ADVERTS)
+}
+
+/// Starts the datapath with `config` in namespace A, sends what `make` builds (given
+/// A's MAC) from B, collects records until `expect` arrived (or 20 s).
+fn run_with(
+    lab: &Lab,
+    mode: Mode,
+    config: &DatapathConfig,
+    make: fn([u8; 6]) -> Vec<Wire>,
+    expect: usize,
+) -> Run {
     let (ready_tx, ready_rx) = mpsc::channel();
     let (done_tx, done_rx) = mpsc::channel::<()>();
     std::thread::scope(|s| {
@@ -164,7 +199,7 @@ fn run(lab: &Lab, mode: Mode) -> Run {
                 .build()
                 .unwrap();
             rt.block_on(async {
-                let mut dp = Datapath::start(mode, &config(lab.ifindex)).expect("datapath start");
+                let mut dp = Datapath::start(mode, config).expect("datapath start");
                 assert_eq!(dp.mode(), mode, "no silent fallback in an explicit mode");
                 let attach = match &dp {
                     Datapath::Xdp(x) => x.attachments(),
@@ -176,7 +211,7 @@ fn run(lab: &Lab, mode: Mode) -> Run {
                 let mut records = Vec::new();
                 let deadline = Instant::now() + Duration::from_secs(20);
                 let mut batch = Vec::new();
-                while records.len() < ADVERTS && Instant::now() < deadline {
+                while records.len() < expect && Instant::now() < deadline {
                     batch.clear();
                     match tokio::time::timeout(Duration::from_millis(200), dp.recv(&mut batch))
                         .await
@@ -185,11 +220,7 @@ fn run(lab: &Lab, mode: Mode) -> Run {
                         Err(_) => continue,
                     }
                     let now = monotonic_ns();
-                    records.extend(
-                        batch
-                            .iter()
-                            .map(|r| (r.into_v4().expect("an IPv4 record"), now)),
-                    );
+                    records.extend(batch.iter().map(|r| (*r, now)));
                 }
                 done_rx.recv_timeout(Duration::from_secs(20)).unwrap();
                 // The ping left before `done`: wait for it (bounded), not a fixed time.
@@ -223,7 +254,7 @@ fn run(lab: &Lab, mode: Mode) -> Run {
             ready_rx.recv_timeout(Duration::from_secs(20)).unwrap();
             let tx = RawSender::new().unwrap();
             let frames = FrameSender::new(b_ifindex).unwrap();
-            for p in packets(a_mac) {
+            for p in make(a_mac) {
                 match p {
                     Wire::Ip(ip) => tx.send(&ip).unwrap(),
                     Wire::Frame(f) => frames.send(&f).unwrap(),
@@ -257,6 +288,7 @@ fn check_run(r: &Run, ifindex: u32) {
         r.mode
     );
     for (i, (rec, _)) in r.records.iter().enumerate() {
+        let rec = rec.into_v4().expect("an IPv4 record");
         assert_eq!(rec.src, B);
         assert_eq!(rec.dst, A);
         assert_eq!(rec.ifindex, ifindex);
@@ -271,13 +303,13 @@ fn check_run(r: &Run, ifindex: u32) {
     }
     // Kernel timestamps: monotonic, and not after userspace read them.
     for w in r.records.windows(2) {
-        assert!(w[0].0.rx_ns <= w[1].0.rx_ns, "timestamps go forward");
+        assert!(w[0].0.rx_ns() <= w[1].0.rx_ns(), "timestamps go forward");
     }
     for (rec, user) in &r.records {
         assert!(
-            rec.rx_ns > 0 && rec.rx_ns <= *user,
+            rec.rx_ns() > 0 && rec.rx_ns() <= *user,
             "rx {} read {}",
-            rec.rx_ns,
+            rec.rx_ns(),
             user
         );
     }
@@ -308,7 +340,7 @@ fn latency_report(r: &Run) -> (u64, u64) {
     let mut lat: Vec<u64> = r
         .records
         .iter()
-        .map(|(rec, user)| user - rec.rx_ns)
+        .map(|(rec, user)| user - rec.rx_ns())
         .collect();
     lat.sort_unstable();
     let p50 = lat[lat.len() / 2];
@@ -340,10 +372,14 @@ fn xdp_and_socket_paths_agree_on_real_packets() {
     latency_report(&sock);
 
     // Same packets, same events (receive times differ by nature).
-    let strip = |r: &Run| -> Vec<AdvertRecord> {
+    let strip = |r: &Run| -> Vec<Record> {
         r.records
             .iter()
-            .map(|(rec, _)| AdvertRecord { rx_ns: 0, ..*rec })
+            .map(|(rec, _)| {
+                let mut rec = *rec;
+                rec.set_rx_ns(0);
+                rec
+            })
             .collect()
     };
     assert_eq!(strip(&xdp), strip(&sock));
@@ -355,6 +391,173 @@ fn xdp_and_socket_paths_agree_on_real_packets() {
     ] {
         assert_eq!(xdp.counters.get(c), sock.counters.get(c), "{c:?}");
     }
+}
+
+const A6: [u8; 16] = doc6(1, 0x10);
+const B6: [u8; 16] = doc6(1, 0x20);
+const B6_LINK_LOCAL: [u8; 16] = [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x20];
+const ADVERTS6: usize = 60;
+
+/// IPv6: VRID 61 unicast to A6 from B6 (hop limit 250..=255); VRID 62 multicast from
+/// anyone. And IPv4 VRID 61 as well, which the IPv6 adverts must not be taken for.
+fn config6(ifindex: u32) -> DatapathConfig {
+    let entry = |vrid, flags, unicast_dst, peers| VridEntry6 {
+        ifindex,
+        vrid,
+        config: VridConfig6 {
+            unicast_dst,
+            flags,
+            version: 3,
+            _pad: [0; 2],
+        },
+        peers,
+    };
+    let mut v4 = config(ifindex);
+    v4.entries[0].vrid = 61;
+    DatapathConfig {
+        entries: v4.entries,
+        entries6: vec![
+            entry(
+                61,
+                0,
+                A6,
+                vec![PeerEntry6 {
+                    addr: B6,
+                    config: PeerConfig {
+                        ttl_min: 250,
+                        ttl_max: 255,
+                        _pad: [0; 2],
+                    },
+                }],
+            ),
+            entry(
+                62,
+                vrrp_common::VRID_F_MULTICAST | vrrp_common::VRID_F_ANY_SOURCE,
+                [0; 16],
+                vec![],
+            ),
+        ],
+    }
+}
+
+/// IPv6 adverts as frames to A: unicast ones with rising priority (every tenth behind
+/// a destination options header), each third a multicast one from B's link-local
+/// address, and once a non-peer, a bad checksum, a hop limit outside the window and a
+/// fragment header.
+fn packets6(a_mac: [u8; 6]) -> Vec<Wire> {
+    let to_a = |spec: Frame6Spec| {
+        let mut f = spec.frame();
+        if spec.dst != MCAST6 {
+            f[..6].copy_from_slice(&a_mac);
+        }
+        Wire::Frame(f)
+    };
+    let mut v = Vec::new();
+    for i in 0..ADVERTS6 {
+        let spec = Frame6Spec {
+            src: B6,
+            dst: A6,
+            priority: i as u8 + 1,
+            ext: if i % 10 == 5 {
+                vec![(60, vec![1, 4, 0, 0, 0, 0])]
+            } else {
+                vec![]
+            },
+            ..Default::default()
+        };
+        if i % 3 == 2 {
+            v.push(to_a(Frame6Spec {
+                vrid: 62,
+                src: B6_LINK_LOCAL,
+                dst: MCAST6,
+                hop_limit: 255,
+                ext: vec![],
+                ..spec.clone()
+            }));
+        } else {
+            v.push(to_a(spec.clone()));
+        }
+        if i == 10 {
+            for bad in [
+                Frame6Spec {
+                    src: doc6(1, 0x99),
+                    ..spec.clone()
+                },
+                Frame6Spec {
+                    csum: Csum::Bad,
+                    ..spec.clone()
+                },
+                Frame6Spec {
+                    hop_limit: 200,
+                    ..spec.clone()
+                },
+                Frame6Spec {
+                    ext: vec![(44, vec![0, 1, 0, 0, 0, 1])],
+                    ..spec.clone()
+                },
+            ] {
+                v.push(to_a(bad));
+            }
+        }
+    }
+    v
+}
+
+/// IPv6 adverts on the wire reach both datapaths alike: unicast to the node's global
+/// address and multicast to ff02::12, with the hop limit and the kernel timestamp;
+/// an IPv6 advert never lands on the IPv4 VRID of the same number.
+#[test]
+fn ipv6_adverts_on_both_paths() {
+    let lab = lab();
+    let cfg = config6(lab.ifindex);
+    let mut runs = Vec::new();
+    for mode in [Mode::Xdp, Mode::Socket] {
+        let r = run_with(&lab, mode, &cfg, packets6, ADVERTS6);
+        assert_eq!(
+            r.records.len(),
+            ADVERTS6,
+            "{mode:?}: every valid advert arrives"
+        );
+        for (i, (rec, user)) in r.records.iter().enumerate() {
+            let rec = rec.into_v6().expect("an IPv6 record");
+            assert!(rec.rx_ns > 0 && rec.rx_ns <= *user, "{mode:?}: kernel time");
+            assert_eq!(rec.ifindex, lab.ifindex);
+            assert_eq!(rec.priority, i as u8 + 1, "{mode:?}: order kept");
+            if i % 3 == 2 {
+                assert_eq!(
+                    (rec.vrid, rec.src, rec.dst, rec.ttl),
+                    (62, B6_LINK_LOCAL, MCAST6, 255)
+                );
+            } else {
+                assert_eq!((rec.vrid, rec.src, rec.dst, rec.ttl), (61, B6, A6, 254));
+            }
+        }
+        let c = &r.counters;
+        assert_eq!(c.get(Counter::Accepted), ADVERTS6 as u64, "{mode:?} {c:?}");
+        assert_eq!(c.get(Counter::NotPeer), 1, "{mode:?} {c:?}");
+        assert_eq!(c.get(Counter::BadChecksum), 1, "{mode:?} {c:?}");
+        assert_eq!(c.get(Counter::BadTtl), 1, "{mode:?} {c:?}");
+        // XDP sees the fragment; the stack holds it for reassembly, and a raw socket
+        // never sees it.
+        let fragments = if mode == Mode::Socket { 0 } else { 1 };
+        assert_eq!(c.get(Counter::Fragment), fragments, "{mode:?} {c:?}");
+        runs.push(r);
+    }
+    let strip = |r: &Run| -> Vec<Record> {
+        r.records
+            .iter()
+            .map(|(rec, _)| {
+                let mut rec = *rec;
+                rec.set_rx_ns(0);
+                rec
+            })
+            .collect()
+    };
+    assert_eq!(
+        strip(&runs[0]),
+        strip(&runs[1]),
+        "XDP and socket records differ"
+    );
 }
 
 #[test]

@@ -904,7 +904,7 @@ fn each_malformed_reason_ipv6() {
         (
             "a fragment header in front of VRRP",
             Frame6Spec {
-                ext: vec![(44, vec![0, 0, 0, 0, 0, 1])],
+                ext: vec![(44, vec![0, 1, 0, 0, 0, 1])],
                 ..ok.clone()
             },
             Counter::Fragment,
@@ -935,7 +935,7 @@ fn each_malformed_reason_ipv6() {
         (
             "fragment of udp",
             Frame6Spec {
-                ext: vec![(44, vec![0, 0, 0, 0, 0, 1])],
+                ext: vec![(44, vec![0, 1, 0, 0, 0, 1])],
                 proto: 17,
                 ..ok.clone()
             },
