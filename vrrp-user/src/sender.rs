@@ -1,5 +1,6 @@
-//! Sending adverts: raw IPPROTO 112 sockets, the kernel writes the IP header. Unicast
-//! to each configured peer, or to 224.0.0.18.
+//! Sending adverts: raw IPPROTO 112 sockets, the kernel writes the IP header (IPv4 or
+//! IPv6; the VRRP checksum, with the family's pseudo-header, is ours). Unicast to each
+//! configured peer, or to 224.0.0.18 / ff02::12.
 //!
 //! A master sends the same advert every interval, and masters with equal intervals
 //! advertise in the same wake of the event loop (the core puts their timers on one
@@ -18,9 +19,12 @@
 //!
 //! A socket is bound to its source address and interface (a routed instance's only to
 //! its source, usually on `lo`: the FIB then picks the uplink), sends with the configured
-//! TTL (255 by default, RFC 9568 §5.1.1.3; routed peers see it decremented) and TOS
-//! 0xC0 (network control), and never receives: a classic BPF filter drops every
-//! inbound packet so copies of other routers' adverts do not pile up in its queue.
+//! TTL or hop limit (255 by default, RFC 9568 §5.1.1.3, §5.1.2.3; routed peers see it
+//! decremented) and TOS / traffic class 0xC0 (network control), and never receives: a
+//! classic BPF filter drops every inbound packet so copies of other routers' adverts
+//! do not pile up in its queue. IPv6 multicast adverts leave from the interface's
+//! link-local address (RFC 9568 §5.1.2.1), so socket, source and group carry its index
+//! as scope.
 
 use crate::sys::setsockopt;
 use std::{
@@ -28,17 +32,19 @@ use std::{
     collections::HashMap,
     io,
     mem::size_of,
-    net::{IpAddr, Ipv4Addr},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
     os::fd::{AsRawFd, FromRawFd, OwnedFd},
     rc::{Rc, Weak},
 };
 
-use vrrp_core::packet::{self, Advert, ChecksumMode, Endpoints, MULTICAST_V4};
+use vrrp_core::packet::{self, Advert, ChecksumMode, Endpoints, MULTICAST_V4, MULTICAST_V6};
 
 /// Where adverts of one instance go.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Destinations {
-    Unicast(Vec<Ipv4Addr>),
+    /// The peers, of the source's family.
+    Unicast(Vec<IpAddr>),
+    /// The family's VRRP group.
     Multicast,
 }
 
@@ -48,7 +54,7 @@ pub struct SenderConfig {
     /// The device the socket is bound to; `None` for a routed instance, whose
     /// adverts leave by whatever uplink the kernel's FIB (and ECMP) picks.
     pub ifname: Option<String>,
-    pub source: Ipv4Addr,
+    pub source: IpAddr,
     pub destinations: Destinations,
     pub ttl: u8,
     pub checksum: ChecksumMode,
@@ -59,14 +65,18 @@ pub enum SendError {
     #[error("advert sender socket on {ifname} from {src}: {op}: {err}")]
     Socket {
         ifname: String,
-        src: Ipv4Addr,
+        src: IpAddr,
         op: &'static str,
         err: io::Error,
     },
     #[error("encoding advert: {0}")]
     Encode(#[from] packet::EncodeError),
+    #[error("advert from {src} to {dst}: the addresses are of two families")]
+    MixedFamilies { src: IpAddr, dst: IpAddr },
+    #[error("advert sender: interface {0:?} does not exist")]
+    NoInterface(String),
     #[error("sending advert to {dst}: {err}")]
-    Send { dst: Ipv4Addr, err: io::Error },
+    Send { dst: IpAddr, err: io::Error },
 }
 
 /// What [`AdvertSink::send`] did with an advert.
@@ -119,7 +129,7 @@ pub trait OpenSink {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct SocketKey {
     ifname: Option<String>,
-    source: Ipv4Addr,
+    source: IpAddr,
     ttl: u8,
 }
 
@@ -160,9 +170,61 @@ impl RawSocket {
     }
 }
 
+/// A destination as `sendmmsg` takes it.
+#[derive(Clone, Copy)]
+enum SockAddr {
+    V4(libc::sockaddr_in),
+    V6(libc::sockaddr_in6),
+}
+
+impl SockAddr {
+    fn new(a: IpAddr, scope_id: u32) -> SockAddr {
+        match a {
+            IpAddr::V4(v4) => SockAddr::V4(libc::sockaddr_in {
+                sin_family: libc::AF_INET as u16,
+                sin_port: 0,
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(v4.octets()),
+                },
+                sin_zero: [0; 8],
+            }),
+            IpAddr::V6(v6) => SockAddr::V6(libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as u16,
+                sin6_port: 0,
+                sin6_flowinfo: 0,
+                sin6_addr: libc::in6_addr {
+                    s6_addr: v6.octets(),
+                },
+                sin6_scope_id: scope_id,
+            }),
+        }
+    }
+
+    fn ip(&self) -> IpAddr {
+        match self {
+            SockAddr::V4(sa) => IpAddr::V4(Ipv4Addr::from(sa.sin_addr.s_addr.to_ne_bytes())),
+            SockAddr::V6(sa) => IpAddr::V6(Ipv6Addr::from(sa.sin6_addr.s6_addr)),
+        }
+    }
+
+    /// Pointer and length for `msg_name` / `bind`.
+    fn raw(&self) -> (*const libc::sockaddr, libc::socklen_t) {
+        match self {
+            SockAddr::V4(sa) => (
+                (sa as *const libc::sockaddr_in).cast(),
+                size_of::<libc::sockaddr_in>() as libc::socklen_t,
+            ),
+            SockAddr::V6(sa) => (
+                (sa as *const libc::sockaddr_in6).cast(),
+                size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+            ),
+        }
+    }
+}
+
 /// One copy waiting for the flush.
 struct Item {
-    dst: libc::sockaddr_in,
+    dst: SockAddr,
     bytes: Rc<[u8]>,
     report: Rc<RefCell<SendReport>>,
 }
@@ -295,8 +357,9 @@ impl Outbox {
         for (it, iov) in items.iter().zip(self.iov.iter_mut()) {
             // SAFETY: all-zero is a valid msghdr (null pointers, zero lengths).
             let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-            msg.msg_name = (&it.dst as *const libc::sockaddr_in).cast_mut().cast();
-            msg.msg_namelen = size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            let (name, namelen) = it.dst.raw();
+            msg.msg_name = name.cast_mut().cast();
+            msg.msg_namelen = namelen;
             msg.msg_iov = std::ptr::from_mut(iov);
             msg.msg_iovlen = 1;
             self.hdrs.push(libc::mmsghdr {
@@ -334,7 +397,7 @@ impl Outbox {
             }
             // The kernel stopped at item i: it is refused, the rest still go.
             let it = &items[i];
-            let dst = Ipv4Addr::from(it.dst.sin_addr.s_addr.to_ne_bytes());
+            let dst = it.dst.ip();
             it.report.borrow_mut().fail(SendError::Send { dst, err });
             i += 1;
         }
@@ -345,7 +408,7 @@ impl Outbox {
 }
 
 /// One advert's bytes for each destination (the checksum covers the destination).
-type Encoded = Vec<(libc::sockaddr_in, Rc<[u8]>)>;
+type Encoded = Vec<(SockAddr, Rc<[u8]>)>;
 
 /// An instance's sink in the daemon: queues onto the outbox.
 struct QueuedSink {
@@ -387,23 +450,56 @@ impl AdvertSink for QueuedSink {
 
 /// `advert` encoded for each destination of `config`.
 fn encode(config: &SenderConfig, advert: &Advert) -> Result<Encoded, SendError> {
-    let dsts: Vec<Ipv4Addr> = match &config.destinations {
+    let multicast = match config.source {
+        IpAddr::V4(_) => IpAddr::V4(MULTICAST_V4),
+        IpAddr::V6(_) => IpAddr::V6(MULTICAST_V6),
+    };
+    let dsts: Vec<IpAddr> = match &config.destinations {
         Destinations::Unicast(v) => v.clone(),
-        Destinations::Multicast => vec![MULTICAST_V4],
+        Destinations::Multicast => vec![multicast],
+    };
+    // ff02::12 and a link-local peer are scoped to the advert link.
+    let scope = match config.source {
+        IpAddr::V6(_) => scope_id(config.ifname.as_deref())?,
+        IpAddr::V4(_) => 0,
     };
     dsts.into_iter()
         .map(|dst| {
-            let ep = Endpoints::new(IpAddr::V4(config.source), IpAddr::V4(dst)).expect("both IPv4");
+            let ep = Endpoints::new(config.source, dst).ok_or(SendError::MixedFamilies {
+                src: config.source,
+                dst,
+            })?;
+            let scope = if needs_scope(dst) { scope } else { 0 };
             Ok((
-                sockaddr(dst),
+                SockAddr::new(dst, scope),
                 packet::encode(advert, ep, config.checksum)?.into(),
             ))
         })
         .collect()
 }
 
-/// A raw socket for `key`: bound to the source and the interface, TTL and TOS set,
-/// multicast sent from the source, receiving nothing.
+/// Whether an IPv6 address means something only on one link (link-local unicast, or
+/// link-local multicast such as ff02::12).
+fn needs_scope(a: IpAddr) -> bool {
+    match a {
+        IpAddr::V6(v6) => v6.is_unicast_link_local() || v6.segments()[0] & 0xff0f == 0xff02,
+        IpAddr::V4(_) => false,
+    }
+}
+
+/// The index of the advert link, the scope of link-local addresses (0 without one: a
+/// routed instance has no link, and its addresses are global).
+fn scope_id(ifname: Option<&str>) -> Result<u32, SendError> {
+    match ifname {
+        None => Ok(0),
+        Some(name) => crate::datapath::xdp::ifindex(name)
+            .ok_or_else(|| SendError::NoInterface(name.to_string())),
+    }
+}
+
+/// A raw socket for `key`: bound to the source and the interface, TTL (hop limit)
+/// and TOS (traffic class) set, multicast sent from the source's interface,
+/// receiving nothing.
 fn open_socket(key: &SocketKey) -> Result<OwnedFd, SendError> {
     let fail = |op: &'static str| SendError::Socket {
         ifname: key
@@ -414,10 +510,14 @@ fn open_socket(key: &SocketKey) -> Result<OwnedFd, SendError> {
         op,
         err: io::Error::last_os_error(),
     };
+    let domain = match key.source {
+        IpAddr::V4(_) => libc::AF_INET,
+        IpAddr::V6(_) => libc::AF_INET6,
+    };
     // SAFETY: plain socket(2), checked.
     let raw = unsafe {
         libc::socket(
-            libc::AF_INET,
+            domain,
             libc::SOCK_RAW | libc::SOCK_CLOEXEC,
             i32::from(packet::IPPROTO_VRRP),
         )
@@ -429,14 +529,28 @@ fn open_socket(key: &SocketKey) -> Result<OwnedFd, SendError> {
     let fd = unsafe { OwnedFd::from_raw_fd(raw) };
     drop_all_inbound(&fd).map_err(|_| fail("SO_ATTACH_FILTER"))?;
     let ttl = i32::from(key.ttl);
-    setsockopt(&fd, libc::IPPROTO_IP, libc::IP_TTL, &ttl).map_err(|_| fail("IP_TTL"))?;
-    setsockopt(&fd, libc::IPPROTO_IP, libc::IP_MULTICAST_TTL, &ttl)
-        .map_err(|_| fail("IP_MULTICAST_TTL"))?;
     let tos: i32 = 0xc0;
-    setsockopt(&fd, libc::IPPROTO_IP, libc::IP_TOS, &tos).map_err(|_| fail("IP_TOS"))?;
     let off: i32 = 0;
-    setsockopt(&fd, libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP, &off)
-        .map_err(|_| fail("IP_MULTICAST_LOOP"))?;
+    match key.source {
+        IpAddr::V4(_) => {
+            setsockopt(&fd, libc::IPPROTO_IP, libc::IP_TTL, &ttl).map_err(|_| fail("IP_TTL"))?;
+            setsockopt(&fd, libc::IPPROTO_IP, libc::IP_MULTICAST_TTL, &ttl)
+                .map_err(|_| fail("IP_MULTICAST_TTL"))?;
+            setsockopt(&fd, libc::IPPROTO_IP, libc::IP_TOS, &tos).map_err(|_| fail("IP_TOS"))?;
+            setsockopt(&fd, libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP, &off)
+                .map_err(|_| fail("IP_MULTICAST_LOOP"))?;
+        }
+        IpAddr::V6(_) => {
+            setsockopt(&fd, libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS, &ttl)
+                .map_err(|_| fail("IPV6_UNICAST_HOPS"))?;
+            setsockopt(&fd, libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_HOPS, &ttl)
+                .map_err(|_| fail("IPV6_MULTICAST_HOPS"))?;
+            setsockopt(&fd, libc::IPPROTO_IPV6, libc::IPV6_TCLASS, &tos)
+                .map_err(|_| fail("IPV6_TCLASS"))?;
+            setsockopt(&fd, libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_LOOP, &off)
+                .map_err(|_| fail("IPV6_MULTICAST_LOOP"))?;
+        }
+    }
     if let Some(dev) = &key.ifname {
         let dev = dev.as_bytes();
         // SAFETY: dev points to the name bytes of the given length.
@@ -453,43 +567,40 @@ fn open_socket(key: &SocketKey) -> Result<OwnedFd, SendError> {
             return Err(fail("SO_BINDTODEVICE"));
         }
     }
-    let sa = sockaddr(key.source);
-    // SAFETY: valid sockaddr_in.
-    if unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            (&sa as *const libc::sockaddr_in).cast(),
-            size_of::<libc::sockaddr_in>() as u32,
-        )
-    } != 0
-    {
+    let ifindex = scope_id(key.ifname.as_deref())?;
+    let sa = SockAddr::new(
+        key.source,
+        if needs_scope(key.source) { ifindex } else { 0 },
+    );
+    let (addr, len) = sa.raw();
+    // SAFETY: a valid sockaddr of the socket's family, `len` bytes long.
+    if unsafe { libc::bind(fd.as_raw_fd(), addr, len) } != 0 {
         return Err(fail(
             "bind to the source address (is it configured on the interface?)",
         ));
     }
     // Multicast copies leave from the source's interface; unicast ones ignore this,
     // so unicast and multicast instances with one source share the socket.
-    let mreq = libc::ip_mreqn {
-        imr_multiaddr: libc::in_addr { s_addr: 0 },
-        imr_address: libc::in_addr {
-            s_addr: u32::from_ne_bytes(key.source.octets()),
-        },
-        imr_ifindex: 0,
-    };
-    setsockopt(&fd, libc::IPPROTO_IP, libc::IP_MULTICAST_IF, &mreq)
-        .map_err(|_| fail("IP_MULTICAST_IF"))?;
-    Ok(fd)
-}
-
-fn sockaddr(a: Ipv4Addr) -> libc::sockaddr_in {
-    libc::sockaddr_in {
-        sin_family: libc::AF_INET as u16,
-        sin_port: 0,
-        sin_addr: libc::in_addr {
-            s_addr: u32::from_ne_bytes(a.octets()),
-        },
-        sin_zero: [0; 8],
+    match key.source {
+        IpAddr::V4(v4) => {
+            let mreq = libc::ip_mreqn {
+                imr_multiaddr: libc::in_addr { s_addr: 0 },
+                imr_address: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(v4.octets()),
+                },
+                imr_ifindex: 0,
+            };
+            setsockopt(&fd, libc::IPPROTO_IP, libc::IP_MULTICAST_IF, &mreq)
+                .map_err(|_| fail("IP_MULTICAST_IF"))?;
+        }
+        IpAddr::V6(_) if ifindex != 0 => {
+            let index = ifindex as i32;
+            setsockopt(&fd, libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_IF, &index)
+                .map_err(|_| fail("IPV6_MULTICAST_IF"))?;
+        }
+        IpAddr::V6(_) => {}
     }
+    Ok(fd)
 }
 
 /// A one-instruction classic BPF program, `ret #0`: accept nothing.

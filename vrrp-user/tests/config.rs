@@ -110,6 +110,48 @@ fn example_node_b_mirrors_node_a() {
     assert_eq!(pb[0].address, sa.addr());
 }
 
+/// The dual-stack pair: one IPv4 and one IPv6 instance per node, with the same VRID
+/// (VRIDs are per family), in one sync group; node B mirrors node A.
+#[test]
+fn example_dual_stack_pair_loads_as_documented() {
+    let a = load(&example("dual-stack-node-a.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let b = load(&example("dual-stack-node-b.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let six = a.instance("svc6").expect("instance svc6");
+    assert_eq!(six.family(), config::Family::V6);
+    assert_eq!(six.version, Version::V3);
+    assert_eq!(six.vrid, a.instance("svc4").unwrap().vrid);
+    let Transport::Unicast { source, peers } = &six.transport else {
+        panic!("svc6 must be unicast");
+    };
+    assert_eq!(source.to_string(), "2001:db8:1::10/64");
+    assert_eq!(
+        peers[0].address,
+        "2001:db8:2::10".parse::<IpAddr>().unwrap()
+    );
+    assert_eq!(six.vips[0].address.to_string(), "2001:db8:ff::1/128");
+    assert!(six.is_routed(&six.vips[0]));
+    assert_eq!(a.sync_groups[0].members, ["svc4", "svc6"]);
+    for name in ["svc4", "svc6"] {
+        let (ia, ib) = (a.instance(name).unwrap(), b.instance(name).unwrap());
+        assert_eq!((ia.vrid, &ia.vips), (ib.vrid, &ib.vips));
+        assert!(ib.priority < ia.priority);
+        let (
+            Transport::Unicast {
+                source: sa,
+                peers: pa,
+            },
+            Transport::Unicast {
+                source: sb,
+                peers: pb,
+            },
+        ) = (&ia.transport, &ib.transport)
+        else {
+            panic!("both nodes must be unicast");
+        };
+        assert_eq!((pa[0].address, pb[0].address), (sb.addr(), sa.addr()));
+    }
+}
+
 #[test]
 fn example_same_subnet_loads() {
     let c = load(&example("same-subnet.toml")).unwrap_or_else(|e| panic!("{e}"));

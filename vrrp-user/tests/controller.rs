@@ -1173,7 +1173,7 @@ impl AdvertSink for QueuedSink {
             report.failed += failed;
             if failed > 0 {
                 report.error.get_or_insert(SendError::Send {
-                    dst: Ipv4Addr::new(10, 1, 2, 10),
+                    dst: IpAddr::V4(Ipv4Addr::new(10, 1, 2, 10)),
                     err: std::io::Error::from_raw_os_error(libc::ENETUNREACH),
                 });
             }

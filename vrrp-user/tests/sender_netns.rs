@@ -8,9 +8,12 @@
 //! ```text
 //!   A (10.9.0.1/24) eth0 ---- eth0 B (10.9.0.2/24, 10.9.0.3/24): raw receiver
 //! ```
+//!
+//! And over IPv6: unicast from a global source and multicast to ff02::12 from the
+//! link-local one, both with hop limit 255 and the RFC 8200 pseudo-header checksum.
 
 use std::{
-    net::{IpAddr, Ipv4Addr},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
     os::fd::{AsRawFd, FromRawFd, OwnedFd},
 };
 
@@ -29,8 +32,8 @@ const NOWHERE: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 255);
 fn config(dsts: &[Ipv4Addr], ttl: u8) -> SenderConfig {
     SenderConfig {
         ifname: Some("eth0".into()),
-        source: A,
-        destinations: Destinations::Unicast(dsts.to_vec()),
+        source: IpAddr::V4(A),
+        destinations: Destinations::Unicast(dsts.iter().map(|d| IpAddr::V4(*d)).collect()),
         ttl,
         checksum: ChecksumMode::PseudoHeader,
     }
@@ -179,4 +182,226 @@ fn outbox_shares_sockets_batches_and_counts_per_instance() {
         ],
         "each copy with its own destination (and checksum over it), TTL per socket"
     );
+}
+
+/// A raw IPv6 IPPROTO 112 socket in `ns` reporting each packet's hop limit and
+/// destination, with a receive timeout; joined to ff02::12 on eth0.
+fn receiver6(ns: &Netns, ifindex: u32) -> OwnedFd {
+    let fd = in_netns(ns, || {
+        // SAFETY: plain socket(2), checked.
+        let fd = unsafe { libc::socket(libc::AF_INET6, libc::SOCK_RAW, 112) };
+        assert!(fd >= 0, "{}", std::io::Error::last_os_error());
+        // SAFETY: fresh descriptor we own.
+        unsafe { OwnedFd::from_raw_fd(fd) }
+    })
+    .unwrap();
+    let on: i32 = 1;
+    let tv = libc::timeval {
+        tv_sec: 0,
+        tv_usec: 300_000,
+    };
+    let mreq = libc::ipv6_mreq {
+        ipv6mr_multiaddr: libc::in6_addr {
+            s6_addr: packet::MULTICAST_V6.octets(),
+        },
+        ipv6mr_interface: ifindex,
+    };
+    // SAFETY: valid option values of the sizes given.
+    unsafe {
+        let set = |level, name, val: *const libc::c_void, len: usize| {
+            let r = libc::setsockopt(fd.as_raw_fd(), level, name, val, len as u32);
+            assert_eq!(r, 0, "{}", std::io::Error::last_os_error());
+        };
+        set(
+            libc::IPPROTO_IPV6,
+            libc::IPV6_RECVHOPLIMIT,
+            (&on as *const i32).cast(),
+            4,
+        );
+        set(
+            libc::IPPROTO_IPV6,
+            libc::IPV6_RECVPKTINFO,
+            (&on as *const i32).cast(),
+            4,
+        );
+        set(
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&tv as *const libc::timeval).cast(),
+            size_of::<libc::timeval>(),
+        );
+        set(
+            libc::IPPROTO_IPV6,
+            libc::IPV6_ADD_MEMBERSHIP,
+            (&mreq as *const libc::ipv6_mreq).cast(),
+            size_of::<libc::ipv6_mreq>(),
+        );
+    }
+    fd
+}
+
+/// Every advert the IPv6 receiver gets until it times out: (src, dst, hop limit,
+/// decoded with the pseudo-header checksum).
+fn received6(fd: &OwnedFd) -> Vec<(Ipv6Addr, Ipv6Addr, u8, Advert)> {
+    let mut out = Vec::new();
+    loop {
+        let mut buf = [0u8; 1500];
+        let mut cmsg = [0u64; 32];
+        // SAFETY: all-zero is a valid sockaddr_in6 and msghdr.
+        let mut from: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        // SAFETY: as above.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_name = (&raw mut from).cast();
+        msg.msg_namelen = size_of::<libc::sockaddr_in6>() as u32;
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cmsg.as_mut_ptr().cast();
+        msg.msg_controllen = size_of::<[u64; 32]>();
+        // SAFETY: msg points to live buffers.
+        let n = unsafe { libc::recvmsg(fd.as_raw_fd(), &mut msg, 0) };
+        if n <= 0 {
+            return out;
+        }
+        let (mut hops, mut dst) = (0u8, Ipv6Addr::UNSPECIFIED);
+        // SAFETY: walking what the kernel wrote, with libc's macros.
+        unsafe {
+            let mut c = libc::CMSG_FIRSTHDR(&msg);
+            while !c.is_null() {
+                let data = libc::CMSG_DATA(c);
+                match ((*c).cmsg_level, (*c).cmsg_type) {
+                    (libc::IPPROTO_IPV6, libc::IPV6_HOPLIMIT) => {
+                        hops = std::ptr::read_unaligned(data.cast::<i32>()) as u8;
+                    }
+                    (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO) => {
+                        let info: libc::in6_pktinfo = std::ptr::read_unaligned(data.cast());
+                        dst = Ipv6Addr::from(info.ipi6_addr.s6_addr);
+                    }
+                    _ => {}
+                }
+                c = libc::CMSG_NXTHDR(&msg, c);
+            }
+        }
+        let src = Ipv6Addr::from(from.sin6_addr.s6_addr);
+        let ends = Endpoints::new(src.into(), dst.into()).unwrap();
+        let adv = packet::decode(&buf[..n as usize], ends, ChecksumAccept::PseudoHeader)
+            .unwrap_or_else(|e| panic!("advert {src} -> {dst}: {e}"));
+        out.push((src, dst, hops, adv));
+    }
+}
+
+/// The link-local address of `ns`'s eth0, once it is no longer tentative.
+fn link_local(ns: &Netns) -> Ipv6Addr {
+    let start = std::time::Instant::now();
+    loop {
+        let out = ns
+            .exec(&[
+                "ip", "-6", "-o", "addr", "show", "dev", "eth0", "scope", "link",
+            ])
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        if !text.contains("tentative")
+            && let Some(addr) = text.split_whitespace().skip_while(|w| *w != "inet6").nth(1)
+        {
+            return addr.split('/').next().unwrap().parse().unwrap();
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "no usable link-local address on eth0: {text}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn ipv6_unicast_and_multicast_with_hop_limit_255_and_good_checksums() {
+    require_root_and_netns().unwrap();
+    let a = Netns::new("s6a").unwrap();
+    let b = Netns::new("s6b").unwrap();
+    veth(&a, "eth0", &b, "eth0").unwrap();
+    let a6: Ipv6Addr = "2001:db8:9::1".parse().unwrap();
+    let b6: Ipv6Addr = "2001:db8:9::2".parse().unwrap();
+    a.exec(&[
+        "ip",
+        "addr",
+        "add",
+        "2001:db8:9::1/64",
+        "dev",
+        "eth0",
+        "nodad",
+    ])
+    .unwrap();
+    b.exec(&[
+        "ip",
+        "addr",
+        "add",
+        "2001:db8:9::2/64",
+        "dev",
+        "eth0",
+        "nodad",
+    ])
+    .unwrap();
+    // Link-local addresses come up with DAD; switched off so they are usable at once.
+    for ns in [&a, &b] {
+        ns.exec(&["sysctl", "-qw", "net.ipv6.conf.eth0.accept_dad=0"])
+            .unwrap();
+    }
+    let a_ll = link_local(&a);
+    let rx = receiver6(&b, b.ifindex("eth0").unwrap());
+    let mac = b
+        .exec(&["cat", "/sys/class/net/eth0/address"])
+        .unwrap()
+        .stdout;
+    let mac = String::from_utf8(mac).unwrap();
+    #[rustfmt::skip]
+    a.exec(&["ip", "-6", "neigh", "replace", "2001:db8:9::2", "lladdr", mac.trim(), "dev", "eth0", "nud", "permanent"]).unwrap();
+
+    let vip = IpAddr::V6("2001:db8:ff::1".parse().unwrap());
+    in_netns(&a, || {
+        let mut outbox = Outbox::new();
+        let unicast = SenderConfig {
+            ifname: Some("eth0".into()),
+            source: IpAddr::V6(a6),
+            destinations: Destinations::Unicast(vec![IpAddr::V6(b6)]),
+            ttl: 255,
+            checksum: ChecksumMode::PseudoHeader,
+        };
+        let multicast = SenderConfig {
+            source: IpAddr::V6(a_ll),
+            destinations: Destinations::Multicast,
+            ..unicast.clone()
+        };
+        let mut one = outbox.open(&unicast).unwrap();
+        let mut two = outbox.open(&multicast).unwrap();
+        assert_eq!(outbox.sockets(), 2, "two sources: two sockets");
+        one.send(&Advert::v3(61, 200, 1, vec![vip])).unwrap();
+        two.send(&Advert::v3(62, 150, 1, vec![vip])).unwrap();
+        assert_eq!(outbox.flush(), 2);
+        assert_eq!(one.take_report().failed, 0);
+        assert_eq!(two.take_report().failed, 0);
+        // A mixed-family destination is refused with a clear error, not sent.
+        let mixed = SenderConfig {
+            destinations: Destinations::Unicast(vec![IpAddr::V4(B1)]),
+            ..unicast.clone()
+        };
+        let mut three = outbox.open(&mixed).unwrap();
+        let err = three.send(&Advert::v3(63, 1, 1, vec![vip])).unwrap_err();
+        assert!(err.to_string().contains("two families"), "{err}");
+    })
+    .unwrap();
+
+    let mut got: Vec<(Ipv6Addr, Ipv6Addr, u8, u8, u8)> = received6(&rx)
+        .into_iter()
+        .map(|(src, dst, hops, adv)| (src, dst, hops, adv.vrid, adv.priority))
+        .collect();
+    got.sort();
+    let mut want = vec![
+        (a6, b6, 255, 61, 200),
+        (a_ll, packet::MULTICAST_V6, 255, 62, 150),
+    ];
+    want.sort();
+    assert_eq!(got, want, "both copies, hop limit 255, checksums good");
 }

@@ -1014,7 +1014,7 @@ fn prepare(
                     cfg,
                     &Pinned {
                         host,
-                        source: IpAddr::V4(old.source),
+                        source: old.source,
                     },
                 )?,
                 _ => InstanceSpec::new(cfg, host)?,

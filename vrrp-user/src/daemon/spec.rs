@@ -101,14 +101,7 @@ impl InstanceSpec {
                         (p.address, window)
                     })
                     .collect();
-                // TEMP until the IPv6 sender lands.
-                let dsts = peers
-                    .iter()
-                    .filter_map(|(a, _)| match a {
-                        IpAddr::V4(v4) => Some(*v4),
-                        IpAddr::V6(_) => None,
-                    })
-                    .collect();
+                let dsts = peers.iter().map(|(a, _)| *a).collect();
                 (src, Destinations::Unicast(dsts), Some(src), 0, peers)
             }
             Transport::Multicast => {
@@ -188,10 +181,7 @@ impl InstanceSpec {
             primary,
             sender: SenderConfig {
                 ifname: cfg.link().map(str::to_string),
-                source: match primary {
-                    IpAddr::V4(v4) => v4,
-                    IpAddr::V6(_) => std::net::Ipv4Addr::UNSPECIFIED,
-                },
+                source: primary,
                 destinations,
                 ttl: cfg.ttl,
                 checksum,
