@@ -96,11 +96,24 @@ impl Node {
     }
 
     fn has_vip(&self) -> bool {
+        self.holds("lo", &format!("{VIP}/32"))
+    }
+
+    /// Whether `dev` carries `addr` ("address/prefix").
+    fn holds(&self, dev: &str, addr: &str) -> bool {
+        self.addr_line(dev, addr).is_some()
+    }
+
+    /// The `ip -o addr` line of `addr` ("address/prefix") on `dev`, if it is there.
+    fn addr_line(&self, dev: &str, addr: &str) -> Option<String> {
         let out = self
             .ns
-            .exec(&["ip", "-o", "addr", "show", "dev", "lo"])
+            .exec(&["ip", "-o", "addr", "show", "dev", dev])
             .unwrap();
-        String::from_utf8_lossy(&out.stdout).contains(&format!("{VIP}/32"))
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find(|l| l.split_whitespace().any(|w| w == addr))
+            .map(str::to_string)
     }
 
     fn vip_line(&self) -> String {
@@ -1034,4 +1047,377 @@ fn dual_homed_one_uplink_cut_moves_nothing_both_fault_xdp() {
 #[test]
 fn dual_homed_one_uplink_cut_moves_nothing_both_fault_socket() {
     dual_homed_uplinks("socket");
+}
+
+// ---------------------------------------------------------------- IPv6
+
+const VIP6: &str = "2001:db8:ff::1/128";
+const A6: &str = "2001:db8:1::10";
+const B6: &str = "2001:db8:2::10";
+
+fn config6(node: &Node, src: &str, peer: &str, priority: u8, datapath: &str) -> String {
+    format!(
+        r#"
+[global]
+status_socket = "{sock}"
+datapath = "{datapath}"
+
+[[instance]]
+name = "vi6"
+interface = "eth0"
+vrid = 51
+priority = {priority}
+advert_interval_ms = {INTERVAL_MS}
+mode = "unicast"
+unicast_src = "{src}/64"
+vip_lease_s = 3
+
+[[instance.peer]]
+address = "{peer}/64"
+ttl_min = 250
+
+[[instance.vip]]
+address = "{VIP6}"
+dev = "lo"
+"#,
+        sock = node.socket().display(),
+    )
+}
+
+/// The routed pair with IPv6 as well: A 2001:db8:1::10/64 and B 2001:db8:2::10/64,
+/// the router 2001:db8:{1,2}::1 and forwarding; no duplicate address detection.
+fn routed6(tmp: &Path, datapath: &str) -> (Node, Node, Netns) {
+    let (a, b, router) = routed(tmp);
+    for (node, net) in [(&a, 1), (&b, 2)] {
+        let dev = if net == 1 { "ra" } else { "rb" };
+        #[rustfmt::skip]
+        node.ns.exec(&["ip", "addr", "replace", &format!("2001:db8:{net}::10/64"), "dev", "eth0", "nodad"]).unwrap();
+        #[rustfmt::skip]
+        router.exec(&["ip", "addr", "replace", &format!("2001:db8:{net}::1/64"), "dev", dev, "nodad"]).unwrap();
+        #[rustfmt::skip]
+        node.ns.exec(&["ip", "-6", "route", "replace", "default", "via", &format!("2001:db8:{net}::1")]).unwrap();
+    }
+    router
+        .exec(&["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"])
+        .unwrap();
+    a.write_config(&config6(&a, A6, B6, 200, datapath));
+    b.write_config(&config6(&b, B6, A6, 100, datapath));
+    (a, b, router)
+}
+
+/// The IPv6 instance across a router: election (the adverts arrive with hop limit
+/// 254, inside the peer's window), a graceful stop (priority 0), preemption back,
+/// kill -9 (Master_Down_Interval, and the orphaned VIP's lease), and the restart's
+/// clean-up. The VIP is a /128 on lo, added without DAD.
+fn ipv6_across_a_router(datapath: &str) {
+    let tmp = tmpdir(&format!("v6{datapath}"));
+    let (mut a, mut b, _r) = routed6(tmp.path(), datapath);
+    let a_holds = |a: &Node| a.holds("lo", VIP6);
+    b.start();
+    wait_for("B's daemon to answer", Duration::from_secs(10), || {
+        b.try_status().is_some()
+    });
+    a.start();
+    wait_for("A to hold the IPv6 VIP", Duration::from_secs(10), || {
+        a_holds(&a)
+    });
+    wait_for("B to release it", 5 * INTERVAL, || !b.holds("lo", VIP6));
+    wait_for(
+        "B to report A as its master",
+        Duration::from_secs(5),
+        || b.is_backup_of(A6),
+    );
+    hold_while_backup_of(100, "A as the only IPv6 VIP holder", &a, &b, || {
+        a_holds(&a) && !b.holds("lo", VIP6)
+    });
+    let line = a.addr_line("lo", VIP6).unwrap();
+    assert!(!line.contains("tentative"), "no DAD on a VIP: {line}");
+    assert!(
+        line.contains("valid_lft 3sec") || line.contains("valid_lft 2sec"),
+        "leased: {line}"
+    );
+    let sb = b.status_json();
+    let inst = &sb["instances"][0];
+    assert!(inst["adverts_received"].as_u64().unwrap() > 0, "{sb:#}");
+    let sa = a.status_json();
+    assert!(
+        sa["instances"][0]["adverts_sent"].as_u64().unwrap() > 0,
+        "{sa:#}"
+    );
+    assert_eq!(sa["daemon"]["datapath"], datapath, "{sa:#}");
+
+    // Graceful stop: priority 0, B takes over after Skew_Time.
+    a.signal(libc::SIGTERM);
+    let took = wait_for(
+        "B to take over after SIGTERM",
+        Duration::from_secs(3),
+        || b.holds("lo", VIP6),
+    );
+    assert!(a.wait_exit().success(), "{}", a.log());
+    assert!(!a_holds(&a), "A removed its IPv6 VIP on the way out");
+    assert!(took < Duration::from_millis(1500), "{took:?}");
+    println!(
+        "IPv6 {datapath}: graceful stop, B master {:.1} ms after SIGTERM",
+        took.as_secs_f64() * 1e3
+    );
+
+    // A comes back with the higher priority and preempts.
+    a.start();
+    wait_for(
+        "A to take the IPv6 VIP back",
+        Duration::from_secs(10),
+        || a_holds(&a),
+    );
+    wait_for("B to release it", Duration::from_secs(3), || {
+        !b.holds("lo", VIP6)
+    });
+
+    // kill -9: B waits Master_Down_Interval from A's last advert.
+    let floor = master_down_interval(VERSION, 100, INTERVAL) - INTERVAL;
+    a.signal(libc::SIGKILL);
+    let took = wait_for(
+        "B to take over after kill -9",
+        Duration::from_secs(5),
+        || b.holds("lo", VIP6),
+    );
+    a.wait_exit();
+    assert!(
+        took + Duration::from_millis(10) >= floor,
+        "faster than the RFC allows: {took:?}"
+    );
+    println!(
+        "IPv6 {datapath}: kill -9, B master {:.1} ms after the kill",
+        took.as_secs_f64() * 1e3
+    );
+    // The orphaned VIP goes with its lease.
+    wait_for(
+        "A's leased IPv6 VIP to expire",
+        Duration::from_secs(6),
+        || !a_holds(&a),
+    );
+    // And a restart preempts again.
+    a.start();
+    wait_for("A master again", Duration::from_secs(10), || a_holds(&a));
+    wait_for("B to release", Duration::from_secs(3), || {
+        !b.holds("lo", VIP6)
+    });
+}
+
+#[test]
+fn ipv6_across_a_router_xdp() {
+    ipv6_across_a_router("xdp");
+}
+
+#[test]
+fn ipv6_across_a_router_socket() {
+    ipv6_across_a_router("socket");
+}
+
+/// A link VIP over IPv6 on one link: on eth0 without DAD, announced by unsolicited
+/// neighbour advertisements (B, accepting untracked ones, learns A's MAC for it),
+/// blocked by nftables with accept_mode off; a crash's leftover goes at the restart.
+#[test]
+fn ipv6_link_vip_announced_and_blocked() {
+    let tmp = tmpdir("v6link");
+    require_root_and_netns().unwrap();
+    let mut a = Node::new("a", tmp.path());
+    let mut b = Node::new("b", tmp.path());
+    veth(&a.ns, "eth0", &b.ns, "eth0").unwrap();
+    for (n, addr) in [(&a, "2001:db8:1::10/64"), (&b, "2001:db8:1::20/64")] {
+        n.ns.exec(&["ip", "addr", "add", addr, "dev", "eth0", "nodad"])
+            .unwrap();
+    }
+    let vip = "2001:db8:1::100/64";
+    let cfg = |n: &Node, src: &str, peer: &str, prio: u8| {
+        format!(
+            r#"
+[global]
+status_socket = "{sock}"
+
+[[instance]]
+name = "vi6"
+interface = "eth0"
+vrid = 52
+priority = {prio}
+advert_interval_ms = {INTERVAL_MS}
+mode = "unicast"
+unicast_src = "{src}/64"
+accept_mode = false
+
+[[instance.peer]]
+address = "{peer}"
+
+[[instance.vip]]
+address = "{vip}"
+dev = "eth0"
+
+[instance.garp]
+repeat = 2
+delay_ms = 1500
+"#,
+            sock = n.socket().display()
+        )
+    };
+    a.write_config(&cfg(&a, "2001:db8:1::10", "2001:db8:1::20", 200));
+    b.write_config(&cfg(&b, "2001:db8:1::20", "2001:db8:1::10", 100));
+    b.start();
+    wait_for("B's daemon to answer", Duration::from_secs(10), || {
+        b.try_status().is_some()
+    });
+    a.start();
+    wait_for("A to hold the link VIP", Duration::from_secs(10), || {
+        a.holds("eth0", vip)
+    });
+    wait_for("B to release it", Duration::from_secs(3), || {
+        !b.holds("eth0", vip)
+    });
+    let line = a.addr_line("eth0", vip).unwrap();
+    assert!(!line.contains("tentative"), "{line}");
+    let a_mac = String::from_utf8(
+        a.ns.exec(&["cat", "/sys/class/net/eth0/address"])
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    // B's cache points the VIP elsewhere (as after a takeover); the second burst of
+    // unsolicited NAs, with the override flag, must correct it.
+    #[rustfmt::skip]
+    b.ns.exec(&["ip", "-6", "neigh", "replace", "2001:db8:1::100", "lladdr", "02:00:00:00:00:99", "dev", "eth0", "nud", "stale"]).unwrap();
+    wait_for(
+        "B to learn A's MAC for the VIP from the NA",
+        Duration::from_secs(5),
+        || {
+            let out =
+                b.ns.exec(&["ip", "-6", "neigh", "show", "2001:db8:1::100"])
+                    .unwrap();
+            String::from_utf8_lossy(&out.stdout).contains(a_mac.trim())
+        },
+    );
+    let set =
+        a.ns.exec(&["nft", "list", "set", "inet", "vrrpd", "noaccept6"])
+            .unwrap();
+    assert!(
+        String::from_utf8_lossy(&set.stdout).contains("2001:db8:1::100"),
+        "{}",
+        String::from_utf8_lossy(&set.stdout)
+    );
+    // A crash leaves the VIP and the block; the restart removes both and wins again.
+    a.signal(libc::SIGKILL);
+    a.wait_exit();
+    wait_for("B to take over", Duration::from_secs(5), || {
+        b.holds("eth0", vip)
+    });
+    a.start();
+    wait_for("A to take the VIP back", Duration::from_secs(10), || {
+        a.holds("eth0", vip)
+    });
+    wait_for("B to release it", Duration::from_secs(3), || {
+        !b.holds("eth0", vip)
+    });
+    a.signal(libc::SIGTERM);
+    a.wait_exit();
+    assert!(!a.holds("eth0", vip), "{}", a.log());
+    let tables = a.ns.exec(&["nft", "list", "tables"]).unwrap();
+    assert!(!String::from_utf8_lossy(&tables.stdout).contains("vrrpd"));
+}
+
+/// A dual-stack service: an IPv4 and an IPv6 instance (same VRID, VRIDs are per
+/// family) in one sync group. When the IPv6 instance's tracked check fails, the
+/// IPv4 one leaves with it: B holds both VIPs, never one each.
+#[test]
+fn dual_stack_sync_group_moves_both_families_together() {
+    let tmp = tmpdir("dualstack");
+    let flag = tmp.path().join("v6-healthy");
+    std::fs::write(&flag, "").unwrap();
+    let (mut a, mut b, _r) = routed6(tmp.path(), "auto");
+    let cfg = |n: &Node, me4: &str, peer4: &str, me6: &str, peer6: &str, prio: u8| {
+        format!(
+            r#"
+[global]
+status_socket = "{sock}"
+
+[[instance]]
+name = "svc4"
+interface = "eth0"
+vrid = 51
+priority = {prio}
+advert_interval_ms = {INTERVAL_MS}
+mode = "unicast"
+unicast_src = "{me4}/24"
+
+[[instance.peer]]
+address = "{peer4}/24"
+ttl_min = 250
+
+[[instance.vip]]
+address = "{VIP}/32"
+dev = "lo"
+
+[[instance]]
+name = "svc6"
+interface = "eth0"
+vrid = 51
+priority = {prio}
+advert_interval_ms = {INTERVAL_MS}
+mode = "unicast"
+unicast_src = "{me6}/64"
+
+[[instance.peer]]
+address = "{peer6}/64"
+ttl_min = 250
+
+[[instance.vip]]
+address = "{VIP6}"
+dev = "lo"
+
+[[instance.track_script]]
+name = "v6"
+command = ["/usr/bin/test", "-e", "{flag}"]
+interval_ms = 100
+timeout_ms = 100
+fall = 1
+rise = 1
+weight = 0
+
+[[sync_group]]
+name = "svc"
+members = ["svc4", "svc6"]
+"#,
+            sock = n.socket().display(),
+            flag = flag.display(),
+        )
+    };
+    a.write_config(&cfg(&a, A_ADDR, "10.1.2.10", A6, B6, 200));
+    b.write_config(&cfg(&b, "10.1.2.10", A_ADDR, B6, A6, 100));
+    let v4 = format!("{VIP}/32");
+    let both = |n: &Node| n.holds("lo", &v4) && n.holds("lo", VIP6);
+    let none = |n: &Node| !n.holds("lo", &v4) && !n.holds("lo", VIP6);
+    b.start();
+    wait_for("B's daemon to answer", Duration::from_secs(10), || {
+        b.try_status().is_some()
+    });
+    a.start();
+    wait_for("A to hold both VIPs", Duration::from_secs(10), || both(&a));
+    wait_for("B to hold neither", Duration::from_secs(3), || none(&b));
+    hold_while_backup_of(100, "A holding both families", &a, &b, || {
+        both(&a) && none(&b)
+    });
+    // The IPv6 side's check fails: svc6 to FAULT, svc4 with it; B takes both.
+    std::fs::remove_file(&flag).unwrap();
+    wait_for("B to hold both VIPs", Duration::from_secs(5), || both(&b));
+    wait_for("A to hold neither", Duration::from_secs(3), || none(&a));
+    let sa = a.status_json();
+    let states: Vec<&str> = sa["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["state"].as_str().unwrap())
+        .collect();
+    assert!(!states.contains(&"master"), "{sa:#}");
+    // Healthy again: both come back to A together.
+    std::fs::write(&flag, "").unwrap();
+    wait_for("A to hold both again", Duration::from_secs(10), || both(&a));
+    wait_for("B to hold neither again", Duration::from_secs(3), || {
+        none(&b)
+    });
 }
