@@ -20,7 +20,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::{
     lab::{
-        Lab, LinkEnd, Node, Recipe, Responder, RouteWatch, Scope, UPLINK, VIP, monotonic_ns,
+        Family, Lab, LinkEnd, Node, Recipe, Responder, RouteWatch, Scope, UPLINK, monotonic_ns,
         start_probe,
     },
     timing::{Version, backup_watch, hold_for, master_down_interval, skew_time},
@@ -166,6 +166,9 @@ impl Daemon {
 pub struct Settings {
     pub vrrpd: PathBuf,
     pub recipe: Recipe,
+    /// The VIP's family, and so the daemons' instance (its source, peer and VIP);
+    /// the recipe must carry it ([`Recipe::families`]).
+    pub family: Family,
     pub interval: Duration,
     /// Print a live timeline of each scenario.
     pub verbose: bool,
@@ -275,7 +278,10 @@ impl Rig {
         if behaviour.track_route && daemon != Daemon::Vrrpd {
             bail!("route tracking is vrrpd's (keepalived has no track_route)");
         }
-        let lab = Lab::builder().routing(settings.recipe).build()?;
+        let lab = Lab::builder()
+            .family(settings.family)
+            .routing(settings.recipe)
+            .build()?;
         if behaviour.track_route {
             // Each daemon's first state applies at once: start it with its route there.
             for node in Node::ALL {
@@ -367,10 +373,11 @@ impl Rig {
             return self.keepalived_config(node, prio, preempt);
         }
         let interval_ms = self.settings.interval.as_millis();
+        let family = self.settings.family;
         let track = if track_route {
             format!(
                 "\n[[instance.track_route]]\nprefix = \"{}\"\nprotocol = \"{}\"\nrise_ms = {}\n",
-                crate::lab::CLIENT_SUBNET,
+                family.client_subnet(),
                 self.settings.recipe.learned_protocol(),
                 track_rise(self.settings.recipe).as_millis()
             )
@@ -389,7 +396,7 @@ vrid = 51
 priority = {prio}
 advert_interval_ms = {interval_ms}
 mode = "unicast"
-unicast_src = "{addr}/24"
+unicast_src = "{addr}/{len}"
 preempt = {preempt}
 {preempt_delay}vip_lease_s = 3
 
@@ -397,7 +404,7 @@ preempt = {preempt}
 address = "{peer}"
 
 [[instance.vip]]
-address = "{VIP}/32"
+address = "{vip}"
 dev = "lo"
 {track}"#,
             sock = self.socket(node).display(),
@@ -408,8 +415,10 @@ dev = "lo"
             } else {
                 ""
             },
-            addr = node.addr(),
-            peer = node.other().addr(),
+            addr = node.addr_in(family),
+            len = family.link_len(),
+            peer = node.other().addr_in(family),
+            vip = family.vip_host(),
         )
     }
 
@@ -417,9 +426,11 @@ dev = "lo"
     /// and interval, unicast to the other node across the router (no TTL bounds, as
     /// vrrpd's config sets none), the VIP on `lo`, no hooks, no `vrrp_strict`; every
     /// instance starts as BACKUP so the election decides, as with vrrpd. No lease:
-    /// keepalived has none.
+    /// keepalived has none. IPv6 says `native_ipv6` rather than leave the instance's
+    /// family to keepalived's inference.
     fn keepalived_config(&self, node: Node, prio: u8, preempt: bool) -> String {
         let int = self.settings.interval.as_secs_f64();
+        let family = self.settings.family;
         format!(
             r#"global_defs {{
   vrrp_version 3
@@ -432,13 +443,13 @@ vrrp_instance vip {{
   virtual_router_id 51
   priority {prio}
   advert_int {int}
-  {preempt}
+  {preempt}{native}
   unicast_src_ip {addr}
   unicast_peer {{
     {peer}
   }}
   virtual_ipaddress {{
-    {VIP}/32 dev lo
+    {vip} dev lo
   }}
 }}
 "#,
@@ -448,8 +459,13 @@ vrrp_instance vip {{
             } else {
                 "nopreempt"
             },
-            addr = node.addr(),
-            peer = node.other().addr(),
+            native = match family {
+                Family::V4 => "",
+                Family::V6 => "\n  native_ipv6",
+            },
+            addr = node.addr_in(family),
+            peer = node.other().addr_in(family),
+            vip = family.vip_host(),
         )
     }
 
@@ -600,7 +616,7 @@ vrrp_instance vip {{
     /// that follows in [`Rig::up`] then shows it hears the master).
     pub fn wait_backup_of(&self, node: Node, limit: Duration) -> Result<Duration> {
         let start = Instant::now();
-        let master = node.other().addr().to_string();
+        let master = node.other().addr_in(self.settings.family).to_string();
         if self.daemon == Daemon::Keepalived {
             loop {
                 let state = self.keepalived_state(node);
@@ -858,7 +874,7 @@ pub fn run_with(settings: &Settings, scenario: Scenario, daemon: Daemon) -> Resu
     };
     let probe = start_probe(
         &rig.lab.client,
-        VIP,
+        settings.family.vip(),
         probe_ms as usize,
         Duration::from_millis(1),
         Duration::from_millis(300),

@@ -4,8 +4,10 @@
 //! Each recipe: build the lab with the VIP on A, check the client reaches the VIP on
 //! A, move the VIP to B by hand while probing every millisecond, and check the
 //! router's FIB and the probe follow within a generous bound. Prints the routing
-//! convergence (median/max over several moves) and the client outage. Tests run one
-//! at a time so their timings do not disturb each other on a small CI machine.
+//! convergence (median/max over several moves) and the client outage. The IPv6 VIP
+//! runs the same checks on the recipe that carries it (BIRD BGP + BFD, dual stack).
+//! Tests run one at a time so their timings do not disturb each other on a small CI
+//! machine.
 
 use std::{
     sync::Mutex,
@@ -13,7 +15,7 @@ use std::{
 };
 
 use vrrp_tests::lab::{
-    Lab, LinkEnd, Node, Recipe, RouteWatch, Scope, Stats, VIP, measure_moves, move_vip,
+    Family, Lab, LinkEnd, Node, Recipe, RouteWatch, Scope, Stats, measure_moves, move_vip,
     probe::{responders, start_probe},
     run_probe,
 };
@@ -37,20 +39,22 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-/// The whole check for one recipe.
-fn vip_follows_the_master(recipe: Recipe) {
+/// The whole check for one recipe and VIP family.
+fn vip_follows_the_master(recipe: Recipe, family: Family) {
     let _serial = serial();
     let started = Instant::now();
     let lab = Lab::builder()
+        .family(family)
         .routing(recipe)
         .vip_on(Node::A)
         .build()
         .unwrap();
     let _responders = responders(&lab).unwrap();
     let up = started.elapsed();
+    let vip = family.vip();
 
     // Before the move every probe reaches A.
-    let before = run_probe(&lab.client, VIP, 100, Duration::from_millis(1)).unwrap();
+    let before = run_probe(&lab.client, vip, 100, Duration::from_millis(1)).unwrap();
     assert_eq!(
         before.served_by(Node::A),
         100,
@@ -62,7 +66,7 @@ fn vip_follows_the_master(recipe: Recipe) {
     let watch = RouteWatch::start(&lab).unwrap();
     let probe = start_probe(
         &lab.client,
-        VIP,
+        vip,
         2000,
         Duration::from_millis(1),
         Duration::from_millis(200),
@@ -103,12 +107,12 @@ fn vip_follows_the_master(recipe: Recipe) {
     let routing = Stats::of(all.iter().map(|c| c.routing())).unwrap();
     let command = Stats::of(all.iter().map(|c| c.add_command())).unwrap();
     println!(
-        "{recipe:?}: lab up in {:.0} ms; routing convergence (ip addr add on B -> router FIB via B): {routing}; of which the ip command: median {:.1} ms",
+        "{recipe:?} {family}: lab up in {:.0} ms; routing convergence (ip addr add on B -> router FIB via B): {routing}; of which the ip command: median {:.1} ms",
         ms(up),
         ms(command.median)
     );
     println!(
-        "{recipe:?}: client outage {:.1} ms ({} probes lost at 1 ms, first B answer #{}); {}",
+        "{recipe:?} {family}: client outage {:.1} ms ({} probes lost at 1 ms, first B answer #{}); {}",
         ms(outage.duration),
         outage.lost,
         outage.first_new_seq,
@@ -119,26 +123,31 @@ fn vip_follows_the_master(recipe: Recipe) {
 
 #[test]
 fn bird_ospf_vip_follows_the_master() {
-    vip_follows_the_master(Recipe::BirdOspf);
+    vip_follows_the_master(Recipe::BirdOspf, Family::V4);
 }
 
 #[test]
 fn bird_bgp_bfd_vip_follows_the_master() {
-    vip_follows_the_master(Recipe::BirdBgpBfd);
+    vip_follows_the_master(Recipe::BirdBgpBfd, Family::V4);
+}
+
+#[test]
+fn bird_bgp_bfd_ipv6_vip_follows_the_master() {
+    vip_follows_the_master(Recipe::BirdBgpBfd, Family::V6);
 }
 
 #[test]
 fn frr_ospf_vip_follows_the_master() {
-    vip_follows_the_master(Recipe::FrrOspf);
+    vip_follows_the_master(Recipe::FrrOspf, Family::V4);
 }
 
 /// BFD is what makes BGP fast on node death: when A falls silent with its link still
 /// up, the router must drop A's VIP route within BFD's detection time (10 ms x 3),
 /// not BGP's 3 s hold time.
-#[test]
-fn bird_bfd_drops_a_silent_node() {
+fn bfd_drops_a_silent_node(family: Family) {
     let _serial = serial();
     let lab = Lab::builder()
+        .family(family)
         .routing(Recipe::BirdBgpBfd)
         .vip_on(Node::A)
         .build()
@@ -150,7 +159,7 @@ fn bird_bfd_drops_a_silent_node() {
     watch.finish().unwrap();
     let took = Duration::from_nanos(seen.saturating_sub(cut_ns));
     println!(
-        "BirdBgpBfd: A silenced -> router drops its VIP route in {:.1} ms",
+        "BirdBgpBfd {family}: A silenced -> router drops its VIP route in {:.1} ms",
         ms(took)
     );
     assert!(
@@ -159,16 +168,26 @@ fn bird_bfd_drops_a_silent_node() {
     );
 }
 
-/// The failure knobs do what they say, without routing: partition and loss between
-/// the node subnets, link cuts on either side, heal.
 #[test]
-fn failures_cut_what_they_should() {
+fn bird_bfd_drops_a_silent_node() {
+    bfd_drops_a_silent_node(Family::V4);
+}
+
+/// BFD runs on the IPv6 sessions too.
+#[test]
+fn bird_bfd_drops_a_silent_node_ipv6() {
+    bfd_drops_a_silent_node(Family::V6);
+}
+
+/// The failure knobs do what they say, without routing: partition and loss between
+/// the node subnets, link cuts on either side, heal; in `family`'s traffic.
+fn failures_cut(family: Family) {
     let _serial = serial();
-    let lab = Lab::builder().build().unwrap();
+    let lab = Lab::builder().family(family).build().unwrap();
     let _responders = responders(&lab).unwrap();
     // Round trips answered out of `count` UDP probes 2 ms apart.
     let ping = |from: &vrrp_tests::netns::Netns, to: Node, count: usize| -> usize {
-        run_probe(from, to.addr(), count, Duration::from_millis(2))
+        run_probe(from, to.addr_in(family), count, Duration::from_millis(2))
             .unwrap()
             .answered()
     };
@@ -234,7 +253,13 @@ fn failures_cut_what_they_should() {
     lab.link_up(Node::A, LinkEnd::Node).unwrap();
     // The router's neighbour entry for A went INCOMPLETE during the cut and is only
     // re-solicited on its 1 s retransmit timer: allow for that, then require recovery.
-    let back = run_probe(&lab.client, Node::A.addr(), 200, Duration::from_millis(10)).unwrap();
+    let back = run_probe(
+        &lab.client,
+        Node::A.addr_in(family),
+        200,
+        Duration::from_millis(10),
+    )
+    .unwrap();
     assert!(
         back.probes
             .iter()
@@ -244,4 +269,15 @@ fn failures_cut_what_they_should() {
         "link up must restore A within 1.5 s: {}",
         back.summary()
     );
+}
+
+#[test]
+fn failures_cut_what_they_should() {
+    failures_cut(Family::V4);
+}
+
+/// The same knobs cut IPv6, and a cut link comes back with its IPv6 address.
+#[test]
+fn failures_cut_what_they_should_ipv6() {
+    failures_cut(Family::V6);
 }

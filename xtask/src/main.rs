@@ -50,7 +50,8 @@ enum Cmd {
     /// The cross-subnet failover demo: every failure scenario on the reference
     /// topology in network namespaces, with BIRD/FRR, a live timeline and a table.
     Demo {
-        /// Extra arguments for vrrp-lab (e.g. `--recipe bird-ospf --interval-ms 100`).
+        /// Extra arguments for vrrp-lab (e.g. `--recipe bird-ospf --interval-ms 100`,
+        /// or `--family ipv6` for the IPv6 VIP).
         #[arg(last = true)]
         args: Vec<String>,
     },

@@ -94,6 +94,7 @@ pub fn run(opts: &super::Opts) -> Result<LabResults> {
     let settings = Settings {
         vrrpd: opts.vrrpd.clone(),
         recipe: RECIPE,
+        family: crate::lab::Family::V4,
         interval: Duration::from_millis(INTERVAL_MS),
         verbose: false,
     };

@@ -8,7 +8,7 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 use clap::Parser;
 use vrrp_tests::{
     dual_scenario::{DualOutcome, DualScenario, run_dual},
-    lab::{Recipe, require_tools},
+    lab::{CLIENT_ADDR, CLIENT_ADDR6, Family, Node, Recipe, require_tools},
     scenario::{Daemon, Outcome, PRIO_B, Scenario, Settings, VERSION, run_with},
     timing::{master_down_interval, skew_time},
 };
@@ -22,9 +22,14 @@ struct Cli {
     /// VRRP advert interval in milliseconds.
     #[arg(long, default_value_t = 20)]
     interval_ms: u64,
-    /// Routing recipes to run: bird-ospf, bird-bgp-bfd, frr-ospf (default: all).
+    /// Routing recipes to run: bird-ospf, bird-bgp-bfd, frr-ospf (default: all that
+    /// carry the family's VIP).
     #[arg(long, value_delimiter = ',')]
     recipe: Vec<String>,
+    /// The VIP's family: ipv4 (10.1.255.1), or ipv6 (2001:db8:ff::1, on the recipes
+    /// that carry it; the dual-homed scenarios are IPv4 only).
+    #[arg(long, default_value = "ipv4")]
+    family: Family,
     /// Only scenarios whose name contains this text.
     #[arg(long)]
     only: Option<String>,
@@ -44,8 +49,13 @@ fn recipe_name(r: Recipe) -> &'static str {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let len = cli.family.link_len();
+    let family = cli.family;
     let recipes: Vec<Recipe> = if cli.recipe.is_empty() {
-        Recipe::ALL.to_vec()
+        Recipe::ALL
+            .into_iter()
+            .filter(|r| r.families().contains(&family))
+            .collect()
     } else {
         let mut v = Vec::new();
         for name in &cli.recipe {
@@ -56,6 +66,10 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             }
+        }
+        if let Some(r) = v.iter().find(|r| !r.families().contains(&family)) {
+            eprintln!("{} does not carry an {family} VIP", recipe_name(*r));
+            return ExitCode::FAILURE;
         }
         v
     };
@@ -68,12 +82,19 @@ fn main() -> ExitCode {
         }
     };
     let interval = Duration::from_millis(cli.interval_ms);
-    println!("{} cross-subnet failover demo", daemon.name());
+    println!("{} cross-subnet failover demo ({family})", daemon.name());
+    let client = match family {
+        Family::V4 => CLIENT_ADDR.to_string(),
+        Family::V6 => CLIENT_ADDR6.to_string(),
+    };
     println!(
-        "  node A 10.1.1.10/24 (priority 200) and node B 10.1.2.10/24 (priority 100), a router \
-         joining them and the client 10.1.3.10;\n  VIP 10.1.255.1/32 on the master's lo, announced \
+        "  node A {}/{len} (priority 200) and node B {}/{len} (priority 100), a router \
+         joining them and the client {client};\n  VIP {} on the master's lo, announced \
          by the routing daemon; adverts every {} ms by unicast;\n  RFC floors: Skew_Time {:.1} ms \
          (graceful stop), Master_Down_Interval {:.1} ms (crash).",
+        Node::A.addr_in(family),
+        Node::B.addr_in(family),
+        family.vip_host(),
         cli.interval_ms,
         skew_time(VERSION, PRIO_B, interval).as_secs_f64() * 1e3,
         master_down_interval(VERSION, PRIO_B, interval).as_secs_f64() * 1e3
@@ -89,6 +110,7 @@ fn main() -> ExitCode {
         let settings = Settings {
             vrrpd: cli.vrrpd.clone(),
             recipe,
+            family,
             interval,
             verbose: true,
         };
@@ -117,9 +139,9 @@ fn main() -> ExitCode {
             }
         }
     }
-    // Dual-homed nodes run BIRD BGP + BFD; vrrpd's routed instances only.
+    // Dual-homed nodes run BIRD BGP + BFD; vrrpd's routed instances only, IPv4 only.
     let mut dual = Vec::new();
-    if daemon == Daemon::Vrrpd && recipes.contains(&Recipe::BirdBgpBfd) {
+    if daemon == Daemon::Vrrpd && family == Family::V4 && recipes.contains(&Recipe::BirdBgpBfd) {
         for scenario in DualScenario::ALL {
             if cli
                 .only

@@ -101,6 +101,7 @@ pub fn run(opts: &Options) -> Result<RunLog> {
     let settings = Settings {
         vrrpd: opts.vrrpd.clone(),
         recipe: opts.recipe,
+        family: crate::lab::Family::V4,
         interval: opts.interval,
         verbose: false,
     };

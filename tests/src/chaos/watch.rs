@@ -160,7 +160,7 @@ impl Watch {
         Ok(Watch {
             a: Sampler::start(lab.node(Node::A), || Ok(holds_vip_here()))?,
             b: Sampler::start(lab.node(Node::B), || Ok(holds_vip_here()))?,
-            route: Sampler::start(&lab.router, route_via)?,
+            route: Sampler::start(&lab.router, || route_via(VIP.into()))?,
         })
     }
 

@@ -28,11 +28,11 @@ use std::{
 
 use anyhow::{Result, bail};
 
-use super::Node;
 use super::routing::{
     bgp_sessions_down, bird_bfd, bird_bgp_timers, bird_log, bird_socket, bird_vip_set, log_tails,
     require_tools, spawn_bird, wait_for_path,
 };
+use super::{Family, Node};
 use crate::netns::{Netns, require_root_and_netns, veth};
 use crate::tmp::TempDir;
 
@@ -290,7 +290,7 @@ pub fn bird_edge_conf(role: Role, log: &Path) -> String {
     c += "protocol kernel {\n  scan time 1;\n  merge paths yes;\n  \
           ipv4 { import none; export where source = RTS_BGP; };\n}\n";
     c += &bird_bfd(&UPLINKS);
-    let vips = bird_vip_set();
+    let vips = bird_vip_set(Family::V4);
     // A node announces its loopback and its VIP and learns the loopbacks and the
     // routers' default; the client announces its loopback and learns the loopbacks
     // and the VIP.

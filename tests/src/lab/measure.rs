@@ -3,12 +3,13 @@
 //!
 //! The router's FIB is read with a route lookup, not by spawning `ip route get`: a UDP
 //! socket `connect()`ed to the VIP gets the source address of the egress interface
-//! (10.1.1.1 towards A, 10.1.2.1 towards B) and fails with ENETUNREACH when there is no
-//! route. That costs a few microseconds and sends nothing, so a watcher thread can
-//! sample every ~100 us and timestamp every change.
+//! (10.1.1.1 or 2001:db8:1::1 towards A, 10.1.2.1 or 2001:db8:2::1 towards B) and
+//! fails with ENETUNREACH when there is no route. That costs a few microseconds and
+//! sends nothing, so a watcher thread can sample every ~100 us and timestamp every
+//! change.
 
 use std::{
-    net::{SocketAddr, UdpSocket},
+    net::{IpAddr, SocketAddr, UdpSocket},
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, Ordering},
@@ -19,13 +20,14 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 
-use super::{Lab, Node, VIP, monotonic_ns, spawn_in};
+use super::{Family, Lab, Node, monotonic_ns, spawn_in};
 
-/// The node the calling thread's namespace routes the VIP to, if any. Run it in the
-/// router namespace.
-pub fn route_via() -> Result<Option<Node>> {
-    let sock = UdpSocket::bind("0.0.0.0:0").context("udp socket for route lookup")?;
-    match sock.connect(SocketAddr::from((VIP, 9))) {
+/// The node the calling thread's namespace routes `vip` (of either family) to, if
+/// any. Run it in the router namespace.
+pub fn route_via(vip: IpAddr) -> Result<Option<Node>> {
+    let family = Family::of(vip);
+    let sock = UdpSocket::bind((family.unspecified(), 0)).context("udp socket for route lookup")?;
+    match sock.connect(SocketAddr::new(vip, 9)) {
         Ok(()) => {}
         Err(e)
             if matches!(
@@ -37,11 +39,10 @@ pub fn route_via() -> Result<Option<Node>> {
         }
         Err(e) => return Err(e).context("route lookup for the VIP"),
     }
-    let local = match sock.local_addr()? {
-        SocketAddr::V4(a) => *a.ip(),
-        SocketAddr::V6(_) => bail!("IPv6 source for an IPv4 route"),
-    };
-    Ok(Node::ALL.into_iter().find(|n| n.gateway() == local))
+    let local = sock.local_addr()?.ip();
+    Ok(Node::ALL
+        .into_iter()
+        .find(|n| n.gateway_in(family) == local))
 }
 
 /// One sampled change of the router's VIP route.
@@ -52,8 +53,8 @@ pub struct RouteChange {
     pub via: Option<Node>,
 }
 
-/// A thread in the router namespace that records every change of the VIP route.
-/// Stops on drop.
+/// A thread in the router namespace that records every change of the route to the
+/// lab's VIP. Stops on drop.
 pub struct RouteWatch {
     stop: Arc<AtomicBool>,
     log: Arc<Mutex<Vec<RouteChange>>>,
@@ -65,10 +66,11 @@ impl RouteWatch {
         let stop = Arc::new(AtomicBool::new(false));
         let log = Arc::new(Mutex::new(Vec::new()));
         let (s, l) = (stop.clone(), log.clone());
+        let vip = lab.family().vip();
         let handle = spawn_in(&lab.router, move || -> Result<()> {
             let mut last = None;
             while !s.load(Ordering::Relaxed) {
-                let via = route_via()?;
+                let via = route_via(vip)?;
                 let at_ns = monotonic_ns();
                 if last != Some(via) {
                     last = Some(via);

@@ -5,10 +5,11 @@
 //! sequence number. Both ends timestamp with CLOCK_MONOTONIC, so the outage (first
 //! lost probe to first answered probe after the change) and who served every probe
 //! are known exactly. Replies leave the node from its own address, not the VIP; the
-//! probe matches replies by payload, so that does not matter here.
+//! probe matches replies by payload, so that does not matter here. The family is the
+//! target's: a responder answers both (one dual-stack socket).
 
 use std::{
-    net::{Ipv4Addr, SocketAddr, UdpSocket},
+    net::{IpAddr, SocketAddr, UdpSocket},
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicUsize, Ordering},
@@ -19,13 +20,14 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 
-use super::{Node, PROBE_PORT, monotonic_ns, spawn_in};
+use super::{Family, Node, PROBE_PORT, monotonic_ns, spawn_in};
 use crate::netns::Netns;
 
 /// How often a blocked receive wakes up to check for stop.
 const POLL: Duration = Duration::from_millis(10);
 
-/// Answers probes on 0.0.0.0:`PROBE_PORT` in one node. Stops on drop.
+/// Answers probes on `PROBE_PORT` of every address of one node, IPv4 and IPv6.
+/// Stops on drop.
 pub struct Responder {
     stop: Arc<AtomicBool>,
     /// Why the thread ended, once it has (readable while the responder is owned).
@@ -90,7 +92,7 @@ fn answer(
     stop: &AtomicBool,
     bound_tx: std::sync::mpsc::Sender<std::result::Result<(), String>>,
 ) -> Result<u64> {
-    let bound = UdpSocket::bind(("0.0.0.0", PROBE_PORT))
+    let bound = bind_dual_stack(PROBE_PORT)
         .with_context(|| format!("responder {node:?} binding port {PROBE_PORT}"));
     let sock = match bound {
         Ok(sock) => sock,
@@ -130,6 +132,51 @@ fn answer(
         }
     }
     Ok(answered)
+}
+
+/// A UDP socket on [::]:`port` that also receives IPv4 (as v4-mapped addresses):
+/// IPV6_V6ONLY is cleared explicitly rather than left to `net.ipv6.bindv6only`.
+fn bind_dual_stack(port: u16) -> std::io::Result<UdpSocket> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let check = |r: libc::c_int| {
+        if r < 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(r)
+        }
+    };
+    // SAFETY: socket(2); the fd is owned at once below.
+    let fd =
+        check(unsafe { libc::socket(libc::AF_INET6, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
+    // SAFETY: a fresh socket that nothing else owns.
+    let sock = UdpSocket::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    let off: libc::c_int = 0;
+    // SAFETY: an int socket option on our socket, with its size.
+    check(unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::IPPROTO_IPV6,
+            libc::IPV6_V6ONLY,
+            (&off as *const libc::c_int).cast(),
+            std::mem::size_of_val(&off) as libc::socklen_t,
+        )
+    })?;
+    let addr = libc::sockaddr_in6 {
+        sin6_family: libc::AF_INET6 as libc::sa_family_t,
+        sin6_port: port.to_be(),
+        sin6_flowinfo: 0,
+        sin6_addr: libc::in6_addr { s6_addr: [0; 16] },
+        sin6_scope_id: 0,
+    };
+    // SAFETY: bind(2) on our socket with a sockaddr_in6 and its size.
+    check(unsafe {
+        libc::bind(
+            sock.as_raw_fd(),
+            (&addr as *const libc::sockaddr_in6).cast(),
+            std::mem::size_of_val(&addr) as libc::socklen_t,
+        )
+    })?;
+    Ok(sock)
 }
 
 impl Drop for Responder {
@@ -229,34 +276,34 @@ impl ProbeHandle {
 }
 
 /// Starts `count` probes, one every `interval`, from `client` to `target` (normally
-/// [`VIP`](super::VIP); a node address checks plain reachability). Replies are
-/// awaited until `linger` after the last probe; later replies count as lost.
+/// the VIP, [`Family::vip`]; a node address checks plain reachability), in the
+/// target's family. Replies are awaited until `linger` after the last probe; later
+/// replies count as lost.
 pub fn start_probe(
     client: &Netns,
-    target: Ipv4Addr,
+    target: impl Into<IpAddr>,
     count: usize,
     interval: Duration,
     linger: Duration,
 ) -> Result<ProbeHandle> {
-    start_probe_from(
-        client,
-        Ipv4Addr::UNSPECIFIED,
-        target,
-        count,
-        interval,
-        linger,
-    )
+    let target = target.into();
+    let source = Family::of(target).unspecified();
+    start_probe_from(client, source, target, count, interval, linger)
 }
 
 /// [`start_probe`] from `source` (a client's loopback, reachable over every path).
 pub fn start_probe_from(
     client: &Netns,
-    source: Ipv4Addr,
-    target: Ipv4Addr,
+    source: impl Into<IpAddr>,
+    target: impl Into<IpAddr>,
     count: usize,
     interval: Duration,
     linger: Duration,
 ) -> Result<ProbeHandle> {
+    let (source, target) = (source.into(), target.into());
+    if Family::of(source) != Family::of(target) {
+        bail!("probe from {source} to {target}: the families differ");
+    }
     let sock = crate::netns::in_netns(client, || UdpSocket::bind((source, 0)))??;
     sock.set_read_timeout(Some(POLL))?;
     let recv_sock = sock.try_clone()?;
@@ -317,7 +364,7 @@ pub fn start_probe_from(
 /// Runs a probe to completion.
 pub fn run_probe(
     client: &Netns,
-    target: Ipv4Addr,
+    target: impl Into<IpAddr>,
     count: usize,
     interval: Duration,
 ) -> Result<ProbeReport> {

@@ -4,6 +4,8 @@
 //! Every recipe announces exactly the /32s inside the VIP subnet that sit on a node's
 //! `lo`, and only while they are there: the address appearing or disappearing is the
 //! only signal, so whatever moves the VIP (vrrpd, keepalived, a test) moves the route.
+//! BIRD BGP + BFD is dual stack: IPv6 sessions (with BFD) beside the IPv4 ones carry
+//! the /128s inside the IPv6 VIP subnet the same way.
 //! docs/routing.md explains the recipes and their timers.
 
 use std::{
@@ -15,7 +17,7 @@ use std::{
 
 use anyhow::{Result, bail};
 
-use super::{CLIENT_SUBNET, Lab, Node, ROUTER_CLIENT_DEV, UPLINK, VIP_NET};
+use super::{CLIENT_SUBNET, Family, Lab, Node, ROUTER_CLIENT_DEV, UPLINK, VIP_NET};
 use crate::netns::Netns;
 
 /// How the router learns the VIP.
@@ -26,7 +28,8 @@ pub enum Recipe {
     /// it converges in 0..1 s after the change.
     BirdOspf,
     /// BIRD eBGP node<->router with BFD: the /32 is sent as UPDATE/WITHDRAW the
-    /// moment it appears/disappears; BFD (10 ms x 3) detects a dead node.
+    /// moment it appears/disappears; BFD (10 ms x 3) detects a dead node. Dual
+    /// stack: an IPv6 session per node, with its own BFD, carries the /128.
     BirdBgpBfd,
     /// FRR zebra + ospfd with `timers throttle spf 0 50 200`, no LSA
     /// origination/arrival throttling and 100 ms hellos (1 s dead interval).
@@ -35,6 +38,14 @@ pub enum Recipe {
 
 impl Recipe {
     pub const ALL: [Recipe; 3] = [Recipe::BirdOspf, Recipe::BirdBgpBfd, Recipe::FrrOspf];
+
+    /// The VIP families the recipe carries.
+    pub fn families(self) -> &'static [Family] {
+        match self {
+            Recipe::BirdBgpBfd => &Family::ALL,
+            Recipe::BirdOspf | Recipe::FrrOspf => &[Family::V4],
+        }
+    }
 
     /// The route protocol (`/etc/iproute2/rt_protos` name) of the route to the
     /// client subnet that each node learns over its adjacency with the router: what a
@@ -58,9 +69,42 @@ impl Recipe {
     }
 }
 
-/// The prefix filter for "a /32 inside the VIP subnet", in BIRD syntax.
-pub(super) fn bird_vip_set() -> String {
-    format!("[ {VIP_NET}{{32,32}} ]")
+/// The prefix filter for "a host route inside the VIP subnet" of `family`, in BIRD
+/// syntax.
+pub(super) fn bird_vip_set(family: Family) -> String {
+    let len = family.host_len();
+    format!("[ {}{{{len},{len}}} ]", family.vip_net())
+}
+
+/// A BIRD protocol's name in `family`: the IPv4 name as it always was, IPv6 with a
+/// `6` after it.
+fn bird_name(base: &str, family: Family) -> String {
+    match family {
+        Family::V4 => base.to_string(),
+        Family::V6 => format!("{base}6"),
+    }
+}
+
+/// A `kernel` protocol with one channel of `family`; the IPv4 one keeps BIRD's
+/// default name (a kernel protocol takes one channel: one per family).
+fn bird_kernel(family: Family, options: &str, channel: &str) -> String {
+    let name = match family {
+        Family::V4 => String::new(),
+        Family::V6 => " kernel6".into(),
+    };
+    format!(
+        "protocol kernel{name} {{\n{options}  {} {{ {channel} }};\n}}\n",
+        family.name()
+    )
+}
+
+/// The channel lines of a `direct` protocol: one per family the recipe carries.
+fn bird_direct_channels(recipe: Recipe) -> String {
+    recipe
+        .families()
+        .iter()
+        .map(|f| format!("  {};\n", f.name()))
+        .collect()
 }
 
 const ROUTER_ID: &str = "10.1.3.1";
@@ -132,41 +176,59 @@ const ROLES: [Role; 3] = [Role::Node(Node::A), Role::Node(Node::B), Role::Router
 /// subnet through the router, and puts it in the kernel (protocol "bird"): it exists
 /// while the node's adjacency with the router is up, for a `track_route` to wait on.
 pub fn bird_node_conf(recipe: Recipe, node: Node, log: &Path) -> String {
-    let vips = bird_vip_set();
     let mut c = String::new();
     let _ = writeln!(c, "log \"{}\" all;", log.display());
     let _ = writeln!(c, "router id {};", node.addr());
     c += "protocol device { }\n";
-    c += "protocol direct vip {\n  ipv4;\n  interface \"lo\";\n}\n";
+    let _ = write!(
+        c,
+        "protocol direct vip {{\n{}  interface \"lo\";\n}}\n",
+        bird_direct_channels(recipe)
+    );
     // `scan time 1`: the kernel drops an interface's routes when it goes down without
     // telling anyone, and BIRD puts back a route it believes installed only at its next
     // scan of the kernel table (60 s by default). Seen in the lab: link flaps shorter
     // than OSPF's tick left BIRD's route unchanged and the kernel's gone for 53 s.
-    let _ = write!(
-        c,
-        "protocol kernel {{\n  scan time 1;\n  ipv4 {{ import none; export where net = {CLIENT_SUBNET}; }};\n}}\n"
-    );
-    let export = format!("export where proto = \"vip\" && net ~ {vips};");
-    let import = format!("import where net = {CLIENT_SUBNET};");
+    for &f in recipe.families() {
+        let subnet = f.client_subnet();
+        c += &bird_kernel(
+            f,
+            "  scan time 1;\n",
+            &format!("import none; export where net = {subnet};"),
+        );
+    }
+    let filters = |f: Family| {
+        format!(
+            "import where net = {}; export where proto = \"vip\" && net ~ {};",
+            f.client_subnet(),
+            bird_vip_set(f)
+        )
+    };
     match recipe {
         Recipe::BirdOspf => {
+            let filters = filters(Family::V4);
             let _ = write!(
                 c,
-                "protocol ospf v2 core {{\n  tick 1;\n  ipv4 {{ {import} {export} }};\n  \
+                "protocol ospf v2 core {{\n  tick 1;\n  ipv4 {{ {filters} }};\n  \
                  area 0 {{\n    interface \"{UPLINK}\" {{ type ptp; hello 1; dead 3; }};\n  }};\n}}\n"
             );
         }
         Recipe::BirdBgpBfd => {
             c += &bird_bfd(&[UPLINK]);
-            let _ = write!(
-                c,
-                "protocol bgp uplink {{\n  local {} as {};\n  neighbor {} as {ROUTER_AS};\n{}  \
-                 ipv4 {{ {import} {export} }};\n}}\n",
-                node.addr(),
-                node_as(node),
-                node.gateway(),
-                bird_bgp_timers()
-            );
+            for &f in recipe.families() {
+                let _ = write!(
+                    c,
+                    "protocol bgp {} {{\n  local {} as {};\n  neighbor {} as {ROUTER_AS};\n{}  \
+                     {} {{ {} }};\n}}\n",
+                    bird_name("uplink", f),
+                    node.addr_in(f),
+                    node_as(node),
+                    node.gateway_in(f),
+                    bird_bgp_timers(),
+                    f.name(),
+                    filters(f)
+                );
+            }
         }
         Recipe::FrrOspf => unreachable!("FRR recipe has no BIRD config"),
     }
@@ -175,21 +237,24 @@ pub fn bird_node_conf(recipe: Recipe, node: Node, log: &Path) -> String {
 
 /// BIRD config for the router: learn the VIP, put it in the kernel FIB.
 pub fn bird_router_conf(recipe: Recipe, log: &Path) -> String {
-    let vips = bird_vip_set();
     let mut c = String::new();
     let _ = writeln!(c, "log \"{}\" all;", log.display());
     let _ = writeln!(c, "router id {ROUTER_ID};");
     c += "protocol device { }\n";
     // Only VIP routes go to the kernel: the lab's own subnets are connected routes.
-    let _ = write!(
-        c,
-        "protocol kernel {{\n  merge paths yes;\n  ipv4 {{ import none; export where net ~ {vips}; }};\n}}\n"
-    );
+    for &f in recipe.families() {
+        c += &bird_kernel(
+            f,
+            "  merge paths yes;\n",
+            &format!("import none; export where net ~ {};", bird_vip_set(f)),
+        );
+    }
     // The client subnet, for BGP to hand to the nodes (OSPF carries it as the
     // router's stub network).
     let _ = write!(
         c,
-        "protocol direct lan {{\n  ipv4;\n  interface \"{ROUTER_CLIENT_DEV}\";\n}}\n"
+        "protocol direct lan {{\n{}  interface \"{ROUTER_CLIENT_DEV}\";\n}}\n",
+        bird_direct_channels(recipe)
     );
     match recipe {
         Recipe::BirdOspf => {
@@ -204,16 +269,21 @@ pub fn bird_router_conf(recipe: Recipe, log: &Path) -> String {
         Recipe::BirdBgpBfd => {
             c += &bird_bfd(&[Node::A.router_dev(), Node::B.router_dev()]);
             for node in Node::ALL {
-                let _ = write!(
-                    c,
-                    "protocol bgp node_{} {{\n  local {} as {ROUTER_AS};\n  neighbor {} as {};\n{}  \
-                     ipv4 {{ import where net ~ {vips}; export where proto = \"lan\" && net = {CLIENT_SUBNET}; }};\n}}\n",
-                    Role::Node(node).name(),
-                    node.gateway(),
-                    node.addr(),
-                    node_as(node),
-                    bird_bgp_timers(),
-                );
+                for &f in recipe.families() {
+                    let _ = write!(
+                        c,
+                        "protocol bgp {} {{\n  local {} as {ROUTER_AS};\n  neighbor {} as {};\n{}  \
+                         {} {{ import where net ~ {}; export where proto = \"lan\" && net = {}; }};\n}}\n",
+                        bird_name(&format!("node_{}", Role::Node(node).name()), f),
+                        node.gateway_in(f),
+                        node.addr_in(f),
+                        node_as(node),
+                        bird_bgp_timers(),
+                        f.name(),
+                        bird_vip_set(f),
+                        f.client_subnet(),
+                    );
+                }
             }
         }
         Recipe::FrrOspf => unreachable!("FRR recipe has no BIRD config"),
@@ -569,5 +639,41 @@ uplink     BGP        ---        STATE  07:10:02.456  SESSION
             assert!(down[0].starts_with("uplink"), "{down:?}");
         }
         assert!(bgp_sessions_down("BIRD 2.0.12 ready.\n")[0].starts_with("no BGP protocol"));
+    }
+}
+
+#[cfg(test)]
+mod conf_tests {
+    use super::*;
+
+    /// BGP + BFD adds an IPv6 session per node beside the IPv4 one, each filtered to
+    /// its own VIP subnet; the OSPF recipe stays IPv4 only.
+    #[test]
+    fn bgp_bfd_is_dual_stack_and_ospf_stays_ipv4() {
+        let log = Path::new("/tmp/bird.log");
+        let a = bird_node_conf(Recipe::BirdBgpBfd, Node::A, log);
+        for want in [
+            "protocol bgp uplink {\n  local 10.1.1.10 as 65001;\n  neighbor 10.1.1.1 as 65000;",
+            "protocol bgp uplink6 {\n  local 2001:db8:1::10 as 65001;\n  neighbor 2001:db8:1::1 as 65000;",
+            "export where proto = \"vip\" && net ~ [ 10.1.255.0/24{32,32} ];",
+            "export where proto = \"vip\" && net ~ [ 2001:db8:ff::/64{128,128} ];",
+            "protocol kernel kernel6 {\n  scan time 1;\n  ipv6 { import none; export where net = 2001:db8:3::/64; };",
+        ] {
+            assert!(a.contains(want), "{want:?} not in\n{a}");
+        }
+        let r = bird_router_conf(Recipe::BirdBgpBfd, log);
+        for want in [
+            "protocol bgp node_b6 {\n  local 2001:db8:2::1 as 65000;\n  neighbor 2001:db8:2::10 as 65002;",
+            "ipv6 { import where net ~ [ 2001:db8:ff::/64{128,128} ]; export where proto = \"lan\" && net = 2001:db8:3::/64; };",
+            "protocol direct lan {\n  ipv4;\n  ipv6;\n",
+        ] {
+            assert!(r.contains(want), "{want:?} not in\n{r}");
+        }
+        for c in [
+            bird_node_conf(Recipe::BirdOspf, Node::A, log),
+            bird_router_conf(Recipe::BirdOspf, log),
+        ] {
+            assert!(!c.contains("ipv6"), "{c}");
+        }
     }
 }

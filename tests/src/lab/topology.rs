@@ -9,7 +9,7 @@ use std::{
 use anyhow::{Context, Result, bail};
 
 use super::{
-    CLIENT_ADDR, CLIENT_GATEWAY, CLIENT_SUBNET, Node, ROUTER_CLIENT_DEV, UPLINK, VIP,
+    Family, Node, ROUTER_CLIENT_DEV, UPLINK,
     measure::route_via,
     routing::{self, Recipe},
 };
@@ -40,12 +40,19 @@ pub enum LinkEnd {
 pub struct LabBuilder {
     routing: Option<Recipe>,
     vip_on: Option<Node>,
+    family: Family,
 }
 
 impl LabBuilder {
     /// Starts this routing recipe in A, B and the router.
     pub fn routing(mut self, recipe: Recipe) -> Self {
         self.routing = Some(recipe);
+        self
+    }
+
+    /// The VIP's family (default IPv4). The recipe must carry it.
+    pub fn family(mut self, family: Family) -> Self {
+        self.family = family;
         self
     }
 
@@ -57,7 +64,12 @@ impl LabBuilder {
     }
 
     pub fn build(self) -> Result<Lab> {
-        let mut lab = Lab::topology()?;
+        if let Some(recipe) = self.routing
+            && !recipe.families().contains(&self.family)
+        {
+            bail!("{recipe:?} does not carry an {} VIP", self.family);
+        }
+        let mut lab = Lab::topology(self.family)?;
         if let Some(recipe) = self.routing {
             lab.start_routing(recipe)?;
         }
@@ -73,9 +85,10 @@ impl LabBuilder {
 }
 
 /// Nodes A (10.1.1.10/24) and B (10.1.2.10/24) in two subnets, each on its own veth
-/// to a forwarding router (10.1.1.1, 10.1.2.1) that is their default gateway. The
-/// core of the reference topology, also used alone by tests that need two routed
-/// nodes and no routing daemon.
+/// to a forwarding router (10.1.1.1, 10.1.2.1) that is their default gateway; the
+/// same in IPv6 (2001:db8:1::10/64, 2001:db8:2::10/64, the router ::1). The core of
+/// the reference topology, also used alone by tests that need two routed nodes and
+/// no routing daemon.
 pub struct RoutedPair {
     pub a: Netns,
     pub b: Netns,
@@ -91,24 +104,69 @@ impl RoutedPair {
             b: Netns::new(&format!("{prefix}B"))?,
             router: Netns::new(&format!("{prefix}R"))?,
         };
+        for ns in [&pair.a, &pair.b, &pair.router] {
+            ipv6_sysctls(ns)?;
+        }
         for node in Node::ALL {
             let ns = match node {
                 Node::A => &pair.a,
                 Node::B => &pair.b,
             };
             veth(ns, UPLINK, &pair.router, node.router_dev())?;
-            let addr = format!("{}/24", node.addr());
-            ns.exec(&["ip", "addr", "add", &addr, "dev", UPLINK])?;
-            let gw = format!("{}/24", node.gateway());
-            pair.router
-                .exec(&["ip", "addr", "add", &gw, "dev", node.router_dev()])?;
-            let gw = node.gateway().to_string();
-            ns.exec(&["ip", "route", "add", "default", "via", &gw])?;
+            for f in Family::ALL {
+                add_addr(ns, UPLINK, node.addr_in(f), f.link_len())?;
+                add_addr(
+                    &pair.router,
+                    node.router_dev(),
+                    node.gateway_in(f),
+                    f.link_len(),
+                )?;
+                default_route(ns, node.gateway_in(f))?;
+            }
         }
-        pair.router
-            .exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
+        pair.router.exec(&[
+            "sysctl",
+            "-qw",
+            "net.ipv4.ip_forward=1",
+            "net.ipv6.conf.all.forwarding=1",
+        ])?;
         Ok(pair)
     }
+}
+
+/// IPv6 as the lab needs it, set before the namespace's links exist: no DAD at all
+/// (link-local addresses too, so none is tentative after a link comes up), and
+/// addresses kept when a link goes down, as IPv4 keeps them (the kernel otherwise
+/// flushes them, and a cut link would come back without its address).
+fn ipv6_sysctls(ns: &Netns) -> Result<()> {
+    ns.exec(&[
+        "sysctl",
+        "-qw",
+        "net.ipv6.conf.all.accept_dad=0",
+        "net.ipv6.conf.default.accept_dad=0",
+        "net.ipv6.conf.all.keep_addr_on_down=1",
+    ])?;
+    Ok(())
+}
+
+/// Adds `addr/len` to `dev` in `ns`; IPv6 with `nodad`, usable at once.
+fn add_addr(ns: &Netns, dev: &str, addr: std::net::IpAddr, len: u8) -> Result<()> {
+    let f = Family::of(addr);
+    let prefix = format!("{addr}/{len}");
+    let mut argv = vec!["ip", f.ip_flag(), "addr", "add", &prefix, "dev", dev];
+    if f == Family::V6 {
+        argv.push("nodad");
+    }
+    ns.exec(&argv)?;
+    Ok(())
+}
+
+/// Sets `ns`'s default route of `gw`'s family via `gw` (replacing any).
+fn default_route(ns: &Netns, gw: std::net::IpAddr) -> Result<()> {
+    let gw_s = gw.to_string();
+    let f = Family::of(gw).ip_flag();
+    ns.exec(&["ip", f, "route", "replace", "default", "via", &gw_s])?;
+    Ok(())
 }
 
 /// The reference topology. Fields drop in order: namespaces (and the daemons in them)
@@ -119,6 +177,7 @@ pub struct Lab {
     pub router: Netns,
     pub client: Netns,
     recipe: Option<Recipe>,
+    family: Family,
     dir: TempDir,
 }
 
@@ -127,8 +186,9 @@ impl Lab {
         LabBuilder::default()
     }
 
-    /// Namespaces, links, addresses and routes; no routing daemon, no VIP.
-    fn topology() -> Result<Lab> {
+    /// Namespaces, links, addresses and routes (both families); no routing daemon,
+    /// no VIP.
+    fn topology(family: Family) -> Result<Lab> {
         let RoutedPair { a, b, router } = RoutedPair::new("lab")?;
         let lab = Lab {
             a,
@@ -136,33 +196,21 @@ impl Lab {
             router,
             client: Netns::new("labC")?,
             recipe: None,
+            family,
             dir: TempDir::new("lab"),
         };
+        ipv6_sysctls(&lab.client)?;
         veth(&lab.client, UPLINK, &lab.router, ROUTER_CLIENT_DEV)?;
-        lab.client.exec(&[
-            "ip",
-            "addr",
-            "add",
-            &format!("{CLIENT_ADDR}/24"),
-            "dev",
-            UPLINK,
-        ])?;
-        lab.client.exec(&[
-            "ip",
-            "route",
-            "add",
-            "default",
-            "via",
-            &CLIENT_GATEWAY.to_string(),
-        ])?;
-        lab.router.exec(&[
-            "ip",
-            "addr",
-            "add",
-            &format!("{CLIENT_GATEWAY}/24"),
-            "dev",
-            ROUTER_CLIENT_DEV,
-        ])?;
+        for f in Family::ALL {
+            add_addr(&lab.client, UPLINK, f.client_addr(), f.link_len())?;
+            default_route(&lab.client, f.client_gateway())?;
+            add_addr(
+                &lab.router,
+                ROUTER_CLIENT_DEV,
+                f.client_gateway(),
+                f.link_len(),
+            )?;
+        }
         // Empty filter chains on the router that failure rules go into.
         nft(
             &lab.router,
@@ -197,6 +245,11 @@ impl Lab {
         self.recipe
     }
 
+    /// The family of the VIP this lab moves, probes and watches.
+    pub fn family(&self) -> Family {
+        self.family
+    }
+
     /// Starts the routing daemons of `recipe` in A, B and the router; they are killed
     /// when the lab drops.
     pub fn start_routing(&mut self, recipe: Recipe) -> Result<()> {
@@ -208,38 +261,37 @@ impl Lab {
         Ok(())
     }
 
-    /// Adds the VIP /32 to the node's `lo`, as a master would.
+    /// Adds the VIP (/32 or /128) to the node's `lo`, as a master would.
     pub fn vip_add(&self, node: Node) -> Result<()> {
-        self.node(node)
-            .exec(&["ip", "addr", "add", &format!("{VIP}/32"), "dev", "lo"])?;
-        Ok(())
+        add_addr(
+            self.node(node),
+            "lo",
+            self.family.vip(),
+            self.family.host_len(),
+        )
     }
 
-    /// Removes the VIP /32 from the node's `lo`, as a leaving master would.
+    /// Removes the VIP from the node's `lo`, as a leaving master would.
     pub fn vip_del(&self, node: Node) -> Result<()> {
+        let (f, vip) = (self.family.ip_flag(), self.family.vip_host());
         self.node(node)
-            .exec(&["ip", "addr", "del", &format!("{VIP}/32"), "dev", "lo"])?;
+            .exec(&["ip", f, "addr", "del", &vip, "dev", "lo"])?;
         Ok(())
     }
 
     /// Whether the node has the VIP on any interface.
     pub fn holds_vip(&self, node: Node) -> Result<bool> {
-        let out = self.node(node).exec(&[
-            "ip",
-            "-o",
-            "-4",
-            "addr",
-            "show",
-            "to",
-            &format!("{VIP}/32"),
-        ])?;
+        let (f, vip) = (self.family.ip_flag(), self.family.vip_host());
+        let out = self
+            .node(node)
+            .exec(&["ip", "-o", f, "addr", "show", "to", &vip])?;
         Ok(!out.stdout.is_empty())
     }
 
     /// The node the router currently forwards VIP traffic to (its kernel FIB).
     pub fn route_via(&self) -> Result<Option<Node>> {
-        let r = &self.router;
-        crate::netns::in_netns(r, route_via)?
+        let vip = self.family.vip();
+        crate::netns::in_netns(&self.router, || route_via(vip))?
     }
 
     /// Polls the router's FIB until the VIP route goes via `want` (`None`: no route).
@@ -268,12 +320,12 @@ impl Lab {
             bail!("no routing recipe runs: no route is learned");
         };
         let start = Instant::now();
-        let peer = CLIENT_SUBNET;
+        let (f, peer) = (self.family.ip_flag(), self.family.client_subnet());
         let proto = recipe.learned_protocol();
         loop {
-            let out = self
-                .node(node)
-                .exec(&["ip", "-o", "route", "show", "exact", peer, "proto", proto])?;
+            let out = self.node(node).exec(&[
+                "ip", "-o", f, "route", "show", "exact", peer, "proto", proto,
+            ])?;
             if !String::from_utf8_lossy(&out.stdout).trim().is_empty() {
                 return Ok(start.elapsed());
             }
@@ -297,12 +349,18 @@ impl Lab {
             Ok(out) => String::from_utf8_lossy(&out.stdout).trim_end().to_string(),
             Err(e) => format!("({e:#})"),
         };
-        let probe20 = |to| match super::run_probe(&self.client, to, 20, Duration::from_millis(1)) {
+        let probe20 = |to: std::net::IpAddr| match super::run_probe(
+            &self.client,
+            to,
+            20,
+            Duration::from_millis(1),
+        ) {
             Ok(r) => r.summary(),
             Err(e) => format!("({e:#})"),
         };
         let mut s = String::from("\n--- data path state ---\n");
-        let vip = VIP.to_string();
+        let family = self.family;
+        let vip = family.vip().to_string();
         let _ = writeln!(
             s,
             "[router] ip route get {vip}: {}",
@@ -344,10 +402,14 @@ impl Lab {
             let _ = writeln!(
                 s,
                 "[client] 20 probes to {node:?}'s own address: {}",
-                probe20(node.addr())
+                probe20(node.addr_in(family))
             );
         }
-        let _ = writeln!(s, "[client] 20 probes to the VIP: {}", probe20(VIP));
+        let _ = writeln!(
+            s,
+            "[client] 20 probes to the VIP: {}",
+            probe20(family.vip())
+        );
         s
     }
 
@@ -393,9 +455,9 @@ impl Lab {
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
-        let gw = node.gateway().to_string();
-        self.node(node)
-            .exec(&["ip", "route", "replace", "default", "via", &gw])?;
+        for f in Family::ALL {
+            default_route(self.node(node), node.gateway_in(f))?;
+        }
         Ok(())
     }
 
@@ -408,8 +470,8 @@ impl Lab {
         Ok(())
     }
 
-    /// Drops traffic between the two node subnets on the router, both directions,
-    /// while both nodes still reach the router and the client.
+    /// Drops traffic between the two node subnets on the router, both directions and
+    /// both families, while both nodes still reach the router and the client.
     pub fn partition(&self, scope: Scope) -> Result<()> {
         self.between_nodes(scope, "drop")
     }
@@ -428,12 +490,15 @@ impl Lab {
             Scope::All => "",
         };
         let mut script = String::new();
-        for (from, to) in [(Node::A, Node::B), (Node::B, Node::A)] {
-            script += &format!(
-                "add rule inet lab forward ip saddr {} ip daddr {} {proto}{verdict}\n",
-                from.subnet(),
-                to.subnet()
-            );
+        for f in Family::ALL {
+            let ip = f.nft();
+            for (from, to) in [(Node::A, Node::B), (Node::B, Node::A)] {
+                script += &format!(
+                    "add rule inet lab forward {ip} saddr {} {ip} daddr {} {proto}{verdict}\n",
+                    from.subnet_in(f),
+                    to.subnet_in(f)
+                );
+            }
         }
         nft(&self.router, &script)
     }
@@ -442,13 +507,14 @@ impl Lab {
     /// sends to or through the router is dropped, as when a node hangs or dies but
     /// its switch port stays up. Routing sessions then time out (or BFD notices).
     pub fn silence(&self, node: Node) -> Result<()> {
-        let a = node.addr();
-        nft(
-            &self.router,
-            &format!(
-                "add rule inet lab input ip saddr {a} drop\nadd rule inet lab forward ip saddr {a} drop\n"
-            ),
-        )
+        let mut script = String::new();
+        for f in Family::ALL {
+            let (ip, a) = (f.nft(), node.addr_in(f));
+            script += &format!(
+                "add rule inet lab input {ip} saddr {a} drop\nadd rule inet lab forward {ip} saddr {a} drop\n"
+            );
+        }
+        nft(&self.router, &script)
     }
 
     /// Removes every partition, loss and silence rule.
