@@ -125,47 +125,40 @@ fn flapping_link_with_route_tracking() {
 }
 
 /// The IPv6 VIP (2001:db8:ff::1/128) on the dual-stack BIRD BGP + BFD recipe: the
-/// same scenarios, vrrpd running an IPv6 instance. Ignored until vrrpd accepts IPv6
-/// instances (it refuses them: "IPv6 instances are not supported yet"); run them
-/// with `--ignored` once it does.
+/// same scenarios, vrrpd running an IPv6 instance (unicast across the router, hop
+/// limit 254 on arrival).
 mod ipv6 {
     use super::*;
 
     const V6: Family = Family::V6;
 
     #[test]
-    #[ignore = "vrrpd does not run IPv6 instances yet"]
     fn graceful_stop() {
         graceful_stop_in(V6);
     }
 
     #[test]
-    #[ignore = "vrrpd does not run IPv6 instances yet"]
     fn kill_9() {
         check(V6, Scenario::Kill9);
     }
 
     #[test]
-    #[ignore = "vrrpd does not run IPv6 instances yet"]
     fn node_loss() {
         no_double_answers(V6, Scenario::NodeLoss);
     }
 
     #[test]
-    #[ignore = "vrrpd does not run IPv6 instances yet"]
     fn uplink_cut() {
         no_double_answers(V6, Scenario::UplinkCut);
     }
 
     #[test]
-    #[ignore = "vrrpd does not run IPv6 instances yet"]
     fn flapping_link_with_route_tracking() {
         no_double_answers(V6, Scenario::FlappingLinkTracked);
     }
 
-    /// The IPv6 rig end to end while vrrpd cannot run it: keepalived (VRRPv3 over
-    /// IPv6, unicast across the router) on the same lab, configs, probe and route
-    /// watch.
+    /// The same rig with keepalived (VRRPv3 over IPv6, unicast across the router):
+    /// the lab's IPv6 side does not depend on vrrpd.
     #[test]
     fn keepalived_graceful_stop() {
         vrrp_tests::bench::daemon::require_keepalived().expect("keepalived for the IPv6 rig");
