@@ -7,7 +7,11 @@
 //! Topology (the `routed()` one of daemon_netns.rs): node A runs vrrpd on
 //! 10.1.1.10/24, node B runs keepalived on 10.1.2.10/24, a router namespace joins
 //! the two subnets, adverts go by unicast, and the VIP 10.1.255.1/32 lives on the
-//! master's `lo`. Each test is one (VRRP version, which side is master) pair and
+//! master's `lo`. Over IPv6 (`Net`): the same with 2001:db8:1::10/64 and
+//! 2001:db8:2::10/64 and the VIP 2001:db8:ff::1/128 on `lo`; and, multicast to
+//! ff02::12 from the link-local addresses, both nodes on one link with the link VIPs
+//! fe80::52:1/64 (RFC 9568 wants a link-local first) and 2001:db8:1::100/64 on
+//! `eth0`. Each test is one (VRRP version, network, which side is master) case and
 //! runs the same script:
 //!
 //! 1. the backup-to-be starts alone and takes the VIP;
@@ -20,7 +24,7 @@
 //! # The agreement check
 //!
 //! A sampler thread reads both nodes' addresses every [`SAMPLE_EVERY`]; a node
-//! "holds" the VIP when 10.1.255.1 is on its `lo`. A node killed with SIGKILL stops
+//! "holds" the VIP when the (global) VIP is on one of its interfaces. A node killed with SIGKILL stops
 //! counting from the kill on: nothing removes a crashed router's VIP (neither
 //! keepalived nor vrrpd without `vip_lease_s`). A gracefully stopped node keeps
 //! counting: it must have removed its VIP. The run fails if
@@ -49,6 +53,12 @@
 //! keepalived's VRRPv3 unicast checksum includes the IPv4 pseudo-header with the
 //! real destination, which is vrrpd's default.
 //!
+//! Over IPv6 keepalived needs `native_ipv6` and computes the checksum through the
+//! kernel (`IPV6_CHECKSUM`: the RFC 8200 pseudo-header, which is ours). It sets the
+//! hop limit of its sockets for multicast only, so its unicast IPv6 adverts leave with
+//! the kernel default (64) and arrive with 63: the vrrpd side's window is 60..=64, and
+//! a backup demanding 250 would count every one `bad_ttl` (the first run here did).
+//!
 //! keepalived runs as a parent plus a VRRP child. Killing the parent with SIGKILL
 //! makes the child shut down gracefully (it sends priority 0), so a crash is
 //! simulated by killing the VRRP child (whose PID keepalived writes to our `-r`
@@ -56,9 +66,8 @@
 //! not respawn it.
 
 use std::{
-    ffi::CStr,
     fs::File,
-    net::Ipv4Addr,
+    net::{IpAddr, Ipv4Addr},
     os::fd::AsRawFd,
     path::{Path, PathBuf},
     process::Command,
@@ -72,7 +81,7 @@ use std::{
 
 use vrrp_tests::{
     lab::RoutedPair,
-    netns::{Netns, require_root_and_netns},
+    netns::{Netns, require_root_and_netns, veth},
     timing::{self, Version},
     tmp::TempDir,
 };
@@ -86,6 +95,38 @@ const SAMPLE_EVERY: Duration = Duration::from_millis(20);
 const A: usize = 0;
 const B: usize = 1;
 const ADDR: [&str; 2] = ["10.1.1.10", "10.1.2.10"];
+const ADDR6: [&str; 2] = ["2001:db8:1::10", "2001:db8:2::10"];
+
+/// Which network the pair talks over.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Net {
+    /// Unicast IPv4 across the router (the reference case).
+    V4,
+    /// Unicast IPv6 across the router.
+    V6Unicast,
+    /// Multicast IPv6 (ff02::12) on one link.
+    V6Multicast,
+}
+
+impl Net {
+    /// The VIP the sampler looks for, and each side's `virtual_ipaddress` lines.
+    fn vip(self) -> IpAddr {
+        match self {
+            Net::V4 => IpAddr::V4(VIP),
+            Net::V6Unicast => "2001:db8:ff::1".parse().unwrap(),
+            Net::V6Multicast => "2001:db8:1::100".parse().unwrap(),
+        }
+    }
+
+    /// The VIPs as (address/prefix, device), first one first.
+    fn vips(self) -> Vec<(&'static str, &'static str)> {
+        match self {
+            Net::V4 => vec![("10.1.255.1/32", "lo")],
+            Net::V6Unicast => vec![("2001:db8:ff::1/128", "lo")],
+            Net::V6Multicast => vec![("fe80::52:1/64", "eth0"), ("2001:db8:1::100/64", "eth0")],
+        }
+    }
+}
 const HIGH: u8 = 200;
 const LOW: u8 = 100;
 
@@ -106,15 +147,17 @@ const KEEPALIVED_COMPLAINTS: &[&str] = &[
 struct Proto {
     version: u8,
     interval: Duration,
+    net: Net,
 }
 
 impl Proto {
-    fn new(version: u8) -> Proto {
+    fn new(version: u8, net: Net) -> Proto {
         // VRRPv2 carries whole seconds; v3 runs sub-second, as vrrpd is meant to.
         let ms = if version == 2 { 1000 } else { 100 };
         Proto {
             version,
             interval: Duration::from_millis(ms),
+            net,
         }
     }
 
@@ -287,7 +330,42 @@ impl Node {
     }
 }
 
-fn vrrpd_config(node: &Node, p: Proto, priority: u8) -> String {
+fn vrrpd_config(node: &Node, p: Proto, priority: u8, addrs: &[String; 2]) -> String {
+    let transport = match p.net {
+        Net::V4 => format!(
+            r#"mode = "unicast"
+unicast_src = "{a}/24"
+
+# keepalived's unicast adverts leave with TTL 255 and cross one router.
+[[instance.peer]]
+address = "{b}/24"
+ttl_min = 250
+"#,
+            a = addrs[A],
+            b = addrs[B]
+        ),
+        Net::V6Unicast => format!(
+            r#"mode = "unicast"
+unicast_src = "{a}/64"
+
+# keepalived 2.2.7 sets the hop limit of its IPv6 sockets for multicast only: its
+# unicast adverts leave with the kernel's default (64) and cross one router.
+[[instance.peer]]
+address = "{b}/64"
+ttl_min = 60
+ttl_max = 64
+"#,
+            a = addrs[A],
+            b = addrs[B]
+        ),
+        Net::V6Multicast => "mode = \"multicast\"\n".to_string(),
+    };
+    let vips: String = p
+        .net
+        .vips()
+        .iter()
+        .map(|(a, dev)| format!("\n[[instance.vip]]\naddress = \"{a}\"\ndev = \"{dev}\"\n"))
+        .collect();
     format!(
         r#"[global]
 status_socket = "{sock}"
@@ -299,23 +377,10 @@ vrid = {VRID}
 version = {version}
 priority = {priority}
 advert_interval_ms = {ms}
-mode = "unicast"
-unicast_src = "{a}/24"
-
-# keepalived's unicast adverts leave with TTL 255 and cross one router.
-[[instance.peer]]
-address = "{b}/24"
-ttl_min = 250
-
-[[instance.vip]]
-address = "{VIP}/32"
-dev = "lo"
-"#,
+{transport}{vips}"#,
         sock = node.socket().display(),
         version = p.version,
         ms = p.interval.as_millis(),
-        a = ADDR[A],
-        b = ADDR[B],
     )
 }
 
@@ -350,12 +415,35 @@ fn imported_vrrpd_config(node: &Node, p: Proto, priority: u8) -> String {
     )
 }
 
-fn keepalived_config(p: Proto, priority: u8, name: &str) -> String {
-    keepalived_config_for(p, priority, name, ADDR[B], ADDR[A])
+fn keepalived_config(p: Proto, priority: u8, name: &str, addrs: &[String; 2]) -> String {
+    keepalived_config_for(p, priority, name, &addrs[B], &addrs[A])
 }
 
-/// keepalived's file for a node with address `src` and peer `peer`.
+/// keepalived's file for a node with address `src` and peer `peer` (unused for
+/// multicast, where keepalived sends from the link-local address itself).
 fn keepalived_config_for(p: Proto, priority: u8, name: &str, src: &str, peer: &str) -> String {
+    let transport = match p.net {
+        Net::V4 | Net::V6Unicast => format!(
+            r#"    unicast_src_ip {src}
+    unicast_peer {{
+        # vrrpd's adverts arrive with TTL (hop limit) 254 (one router).
+        {peer} min_ttl 250 max_ttl 255
+    }}
+"#
+        ),
+        Net::V6Multicast => String::new(),
+    };
+    let family = if p.net == Net::V4 {
+        ""
+    } else {
+        "    native_ipv6\n"
+    };
+    let vips: String = p
+        .net
+        .vips()
+        .iter()
+        .map(|(a, dev)| format!("        {a} dev {dev}\n"))
+        .collect();
     format!(
         r#"global_defs {{
     router_id {name}
@@ -369,20 +457,12 @@ vrrp_instance vi51 {{
     virtual_router_id {VRID}
     priority {priority}
     advert_int {int}
-    unicast_src_ip {b}
-    unicast_peer {{
-        # vrrpd's adverts arrive with TTL 254 (one router).
-        {a} min_ttl 250 max_ttl 255
-    }}
-    virtual_ipaddress {{
-        {VIP}/32 dev lo
-    }}
+{family}{transport}    virtual_ipaddress {{
+{vips}    }}
 }}
 "#,
         version = p.version,
         int = p.keepalived_advert_int(),
-        a = peer,
-        b = src,
     )
 }
 
@@ -399,8 +479,8 @@ fn require_keepalived() {
     );
 }
 
-/// Whether the calling thread's network namespace has the VIP on `lo`.
-fn vip_on_lo() -> bool {
+/// Whether the calling thread's network namespace has `vip` on an interface.
+fn holds(vip: IpAddr) -> bool {
     let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
     // SAFETY: getifaddrs fills `head` with a list that is freed below.
     let r = unsafe { libc::getifaddrs(&mut head) };
@@ -409,14 +489,21 @@ fn vip_on_lo() -> bool {
     let mut cur = head;
     while !cur.is_null() {
         // SAFETY: `cur` is a node of the list getifaddrs returned, not yet freed;
-        // an AF_INET ifa_addr points to a sockaddr_in.
+        // ifa_addr points to the sockaddr of the family it says.
         unsafe {
             let ifa = &*cur;
-            if !ifa.ifa_addr.is_null() && i32::from((*ifa.ifa_addr).sa_family) == libc::AF_INET {
-                let sin = &*(ifa.ifa_addr as *const libc::sockaddr_in);
-                let name = CStr::from_ptr(ifa.ifa_name).to_bytes();
-                let on_lo = name == b"lo" || name.starts_with(b"lo:");
-                found |= on_lo && u32::from_be(sin.sin_addr.s_addr) == u32::from(VIP);
+            if !ifa.ifa_addr.is_null() {
+                let family = i32::from((*ifa.ifa_addr).sa_family);
+                let addr = if family == libc::AF_INET {
+                    let sin = &*(ifa.ifa_addr as *const libc::sockaddr_in);
+                    Some(IpAddr::from(sin.sin_addr.s_addr.to_ne_bytes()))
+                } else if family == libc::AF_INET6 {
+                    let sin6 = &*(ifa.ifa_addr as *const libc::sockaddr_in6);
+                    Some(IpAddr::from(sin6.sin6_addr.s6_addr))
+                } else {
+                    None
+                };
+                found |= addr == Some(vip);
             }
             cur = ifa.ifa_next;
         }
@@ -441,7 +528,7 @@ struct Sampler {
 }
 
 impl Sampler {
-    fn start(names: [&str; 2]) -> Sampler {
+    fn start(names: [&str; 2], vip: IpAddr) -> Sampler {
         let files = names.map(|n| File::open(format!("/var/run/netns/{n}")).unwrap());
         let samples = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
@@ -455,7 +542,7 @@ impl Sampler {
                         // SAFETY: setns on an open namespace fd, for this thread only.
                         let r = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
                         assert_eq!(r, 0, "setns: {}", std::io::Error::last_os_error());
-                        held[i] = vip_on_lo();
+                        held[i] = holds(vip);
                     }
                     samples.lock().unwrap().push(Sample { t, held });
                     std::thread::sleep(SAMPLE_EVERY);
@@ -489,7 +576,9 @@ struct Lab {
     name: String,
     nodes: [Node; 2],
     priority: [u8; 2],
-    _router: Netns,
+    /// Each node's advert source (what the other's status shows as master).
+    addrs: [String; 2],
+    _router: Option<Netns>,
     sampler: Sampler,
     start: Instant,
     /// When the last event (start, signal) happened.
@@ -503,11 +592,27 @@ struct Lab {
 }
 
 impl Lab {
-    fn new(tmp: &Path, version: u8, master: Kind, imported: bool) -> Lab {
+    fn new(tmp: &Path, p: Proto, master: Kind, imported: bool) -> Lab {
         require_root_and_netns().unwrap();
         require_keepalived();
-        let p = Proto::new(version);
-        let RoutedPair { a, b, router: r } = RoutedPair::new("k").unwrap();
+        let (a, b, router, addrs) = match p.net {
+            Net::V4 | Net::V6Unicast => {
+                let RoutedPair { a, b, router: r } = RoutedPair::new("k").unwrap();
+                let addrs = if p.net == Net::V4 { ADDR } else { ADDR6 };
+                (a, b, Some(r), addrs.map(str::to_string))
+            }
+            Net::V6Multicast => {
+                let (a, b) = (Netns::new("kma").unwrap(), Netns::new("kmb").unwrap());
+                // Link-local addresses usable at once: no duplicate address detection.
+                for ns in [&a, &b] {
+                    ns.exec(&["sysctl", "-qw", "net.ipv6.conf.default.accept_dad=0"])
+                        .unwrap();
+                }
+                veth(&a, "eth0", &b, "eth0").unwrap();
+                let addrs = [&a, &b].map(|ns| link_local(ns).to_string());
+                (a, b, None, addrs)
+            }
+        };
         let node = |kind: Kind, sub: &str, ns: Netns| {
             let dir = tmp.join(sub);
             std::fs::create_dir_all(&dir).unwrap();
@@ -528,21 +633,28 @@ impl Lab {
         let config = if imported {
             imported_vrrpd_config(&a, p, priority[A])
         } else {
-            vrrpd_config(&a, p, priority[A])
+            vrrpd_config(&a, p, priority[A], &addrs)
         };
         std::fs::write(a.config(), config).unwrap();
-        std::fs::write(b.config(), keepalived_config(p, priority[B], &b.ns.name)).unwrap();
-        let sampler = Sampler::start([&a.ns.name, &b.ns.name]);
+        std::fs::write(
+            b.config(),
+            keepalived_config(p, priority[B], &b.ns.name, &addrs),
+        )
+        .unwrap();
+        let sampler = Sampler::start([&a.ns.name, &b.ns.name], p.net.vip());
         let now = Instant::now();
         Lab {
             p,
             name: format!(
-                "v{version} {master:?} master{}",
+                "v{} {:?} {master:?} master{}",
+                p.version,
+                p.net,
                 if imported { " (imported)" } else { "" }
             ),
             nodes: [a, b],
             priority,
-            _router: r,
+            addrs,
+            _router: router,
             sampler,
             start: now,
             event_at: now,
@@ -617,9 +729,9 @@ impl Lab {
         let s = self.nodes[A].status();
         let inst = &s["instances"][0];
         let (state, master) = if self.master_now() == A {
-            ("master", ADDR[A])
+            ("master", self.addrs[A].as_str())
         } else {
-            ("backup", ADDR[B])
+            ("backup", self.addrs[B].as_str())
         };
         if inst["state"] != state || inst["master"] != master {
             self.fail(&format!(
@@ -804,8 +916,12 @@ impl Lab {
 }
 
 fn case(version: u8, master: Kind) {
-    let tmp = TempDir::new(&format!("ka{version}{master:?}"));
-    let mut lab = Lab::new(tmp.path(), version, master, false);
+    net_case(Net::V4, version, master);
+}
+
+fn net_case(net: Net, version: u8, master: Kind) {
+    let tmp = TempDir::new(&format!("ka{version}{net:?}{master:?}"));
+    let mut lab = Lab::new(tmp.path(), Proto::new(version, net), master, false);
     lab.run();
 }
 
@@ -813,8 +929,51 @@ fn case(version: u8, master: Kind) {
 /// keepalived.conf; keepalived on B runs its original file.
 fn imported_case(version: u8, master: Kind) {
     let tmp = TempDir::new(&format!("kai{version}{master:?}"));
-    let mut lab = Lab::new(tmp.path(), version, master, true);
+    let mut lab = Lab::new(tmp.path(), Proto::new(version, Net::V4), master, true);
     lab.run();
+}
+
+/// The link-local address of `ns`'s eth0.
+fn link_local(ns: &Netns) -> std::net::Ipv6Addr {
+    let start = Instant::now();
+    loop {
+        let out = ns
+            .exec(&[
+                "ip", "-6", "-o", "addr", "show", "dev", "eth0", "scope", "link",
+            ])
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        if !text.contains("tentative")
+            && let Some(a) = text.split_whitespace().skip_while(|w| *w != "inet6").nth(1)
+        {
+            return a.split('/').next().unwrap().parse().unwrap();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no link-local address on eth0: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn ipv6_unicast_keepalived_master_vrrpd_backup() {
+    net_case(Net::V6Unicast, 3, Kind::Keepalived);
+}
+
+#[test]
+fn ipv6_unicast_vrrpd_master_keepalived_backup() {
+    net_case(Net::V6Unicast, 3, Kind::Vrrpd);
+}
+
+#[test]
+fn ipv6_multicast_keepalived_master_vrrpd_backup() {
+    net_case(Net::V6Multicast, 3, Kind::Keepalived);
+}
+
+#[test]
+fn ipv6_multicast_vrrpd_master_keepalived_backup() {
+    net_case(Net::V6Multicast, 3, Kind::Vrrpd);
 }
 
 #[test]

@@ -10,6 +10,10 @@
 //! TRUE must then report a bad checksum, which shows that tshark really checks
 //! and that our checksum covers the pseudo-header. Finally A gets SIGTERM and the
 //! capture must end with a priority-0 advert.
+//!
+//! Over IPv6 the same: 2001:db8:1::10 to 2001:db8:2::10 with hop limit 254 after the
+//! router, VIPs 2001:db8:ff::1 and ::2, the checksum over the RFC 8200 pseudo-header
+//! (IPv6 has no other form, so the dissector's v2 preference does not apply).
 
 use std::{
     path::{Path, PathBuf},
@@ -25,15 +29,20 @@ use vrrp_tests::{
 
 const VRRPD: &str = env!("CARGO_BIN_EXE_vrrpd");
 const VIPS: [&str; 2] = ["10.1.255.1", "10.1.255.2"];
+const VIPS6: [&str; 2] = ["2001:db8:ff::1", "2001:db8:ff::2"];
 const VRID: u8 = 51;
 const PRIORITY: u8 = 200;
 
 /// The tshark fields we read, in this order (names from `tshark -G fields`).
-const FIELDS: [&str; 14] = [
+const FIELDS: [&str; 18] = [
     "frame.time_relative",
     "ip.src",
     "ip.dst",
     "ip.ttl",
+    "ipv6.src",
+    "ipv6.dst",
+    "ipv6.hlim",
+    "vrrp.ipv6_addr",
     "vrrp.version",
     "vrrp.type",
     "vrrp.virt_rtr_id",
@@ -62,6 +71,7 @@ impl Advert {
 
 /// The routed topology with vrrpd running on A only (B just receives).
 struct Wire {
+    v6: bool,
     dir: PathBuf,
     a: Netns,
     _b: Netns,
@@ -71,10 +81,20 @@ struct Wire {
 
 impl Wire {
     fn new(tmp: &Path, version: u8, interval_ms: u64) -> Wire {
+        Wire::start(tmp, version, interval_ms, false)
+    }
+
+    /// vrrpd on A, over IPv6 when `v6` (the pair is dual stack).
+    fn start(tmp: &Path, version: u8, interval_ms: u64, v6: bool) -> Wire {
         require_root_and_netns().unwrap();
         require_tshark();
         let RoutedPair { a, b, router: r } = RoutedPair::new("w").unwrap();
         let dir = tmp.to_path_buf();
+        let (src, peer, vips, host) = if v6 {
+            ("2001:db8:1::10/64", "2001:db8:2::10/64", VIPS6, 128)
+        } else {
+            ("10.1.1.10/24", "10.1.2.10/24", VIPS, 32)
+        };
         let config = format!(
             r#"[global]
 status_socket = "{sock}"
@@ -87,26 +107,27 @@ version = {version}
 priority = {PRIORITY}
 advert_interval_ms = {interval_ms}
 mode = "unicast"
-unicast_src = "10.1.1.10/24"
+unicast_src = "{src}"
 
 [[instance.peer]]
-address = "10.1.2.10/24"
+address = "{peer}"
 ttl_min = 250
 
 [[instance.vip]]
-address = "{v0}/32"
+address = "{v0}/{host}"
 dev = "lo"
 
 [[instance.vip]]
-address = "{v1}/32"
+address = "{v1}/{host}"
 dev = "lo"
 "#,
             sock = dir.join("vrrpd.sock").display(),
-            v0 = VIPS[0],
-            v1 = VIPS[1],
+            v0 = vips[0],
+            v1 = vips[1],
         );
         std::fs::write(dir.join("vrrpd.toml"), config).unwrap();
         let mut w = Wire {
+            v6,
             dir,
             a,
             _b: b,
@@ -137,7 +158,12 @@ dev = "lo"
                 .a
                 .exec(&["ip", "-o", "addr", "show", "dev", "lo"])
                 .unwrap();
-            if String::from_utf8_lossy(&out.stdout).contains(&format!("{}/32", VIPS[0])) {
+            let vip = if self.v6 {
+                format!("{}/128", VIPS6[0])
+            } else {
+                format!("{}/32", VIPS[0])
+            };
+            if String::from_utf8_lossy(&out.stdout).contains(&vip) {
                 return;
             }
             assert!(
@@ -161,12 +187,17 @@ dev = "lo"
         let pcap = self.dir.join(format!("{name}.pcap"));
         let log = self.dir.join(format!("{name}.tshark.log"));
         let (count, duration) = (count.to_string(), format!("duration:{secs}"));
+        let filter = if self.v6 {
+            "ip6 proto 112"
+        } else {
+            "ip proto 112"
+        };
         let argv = [
             "tshark",
             "-i",
             "rb",
             "-f",
-            "ip proto 112",
+            filter,
             "-c",
             &count,
             "-a",
@@ -303,17 +334,28 @@ fn decode(pcap: &Path, v3_as_v2: bool) -> Vec<Advert> {
 /// Every field of a steady-state advert, as configured; `interval` as tshark
 /// shows it (centiseconds for v3, seconds for v2).
 fn check_advert(a: &Advert, version: u8, priority: u8, interval: u32) {
+    let v6 = !a.get("ipv6.src").is_empty();
+    let (src, dst, ttl, vips) = if v6 {
+        ("ipv6.src", "ipv6.dst", "ipv6.hlim", "vrrp.ipv6_addr")
+    } else {
+        ("ip.src", "ip.dst", "ip.ttl", "vrrp.ip_addr")
+    };
+    let (src_addr, dst_addr, vip_list) = if v6 {
+        ("2001:db8:1::10", "2001:db8:2::10", VIPS6.join(","))
+    } else {
+        ("10.1.1.10", "10.1.2.10", VIPS.join(","))
+    };
     let want = [
-        ("ip.src", "10.1.1.10".to_string()),
-        ("ip.dst", "10.1.2.10".to_string()),
+        (src, src_addr.to_string()),
+        (dst, dst_addr.to_string()),
         // Sent with 255, decremented once by the router.
-        ("ip.ttl", "254".to_string()),
+        (ttl, "254".to_string()),
         ("vrrp.version", version.to_string()),
         ("vrrp.type", "1".to_string()),
         ("vrrp.virt_rtr_id", VRID.to_string()),
         ("vrrp.prio", priority.to_string()),
         ("vrrp.addr_count", "2".to_string()),
-        ("vrrp.ip_addr", VIPS.join(",")),
+        (vips, vip_list),
         ("vrrp.checksum.status", "1".to_string()),
     ];
     for (field, value) in want {
@@ -396,6 +438,24 @@ fn v3_adverts_decoded_by_tshark() {
         assert_eq!(a.get("vrrp.checksum.status"), "0", "{a:?}");
     }
 
+    priority_zero_on_sigterm(&mut w, 3, 100, 10);
+}
+
+#[test]
+fn v3_ipv6_adverts_decoded_by_tshark() {
+    let tmp = TempDir::new("wire6");
+    let mut w = Wire::start(tmp.path(), 3, 100, true);
+    w.wait_master();
+    let pcap = w.capture("steady", 10, 5, |_, _| {});
+    let adverts = decode(&pcap, false);
+    assert_eq!(adverts.len(), 10, "{adverts:?}");
+    for a in &adverts {
+        check_advert(a, 3, PRIORITY, 10);
+    }
+    println!(
+        "v3 over IPv6: 10 adverts, mean spacing {:.1} ms, checksums good",
+        mean_spacing(&adverts) * 1e3
+    );
     priority_zero_on_sigterm(&mut w, 3, 100, 10);
 }
 

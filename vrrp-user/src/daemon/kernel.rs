@@ -39,10 +39,40 @@ pub fn spawn_worker(
 ) -> KernelQueue {
     let (tx, mut rx) = channel::<Box<KernelOp>>(QUEUE);
     let task = tokio::spawn(async move {
+        // The delayed second announcement burst runs beside the queue, never in it:
+        // waiting in line it held up the instance's next ops (a VIP removal after a
+        // SIGTERM or a lost election waited the whole delay, 5 s by default, while
+        // the new master held the VIP too). It is called off when the VIPs go or a new
+        // burst starts, so it never announces a VIP this node gave up.
+        let mut second_burst: Option<JoinHandle<()>> = None;
         while let Some(op) = rx.recv().await {
+            if matches!(*op, KernelOp::RemoveVips { .. } | KernelOp::Announce { .. })
+                && let Some(h) = second_burst.take()
+            {
+                h.abort();
+            }
+            if let KernelOp::Announce {
+                ifindex,
+                vips,
+                garp,
+            } = *op
+            {
+                announce_burst(&instance, ifindex, &vips, garp.repeat).await;
+                if !garp.delay.is_zero() {
+                    let instance = instance.clone();
+                    second_burst = Some(tokio::spawn(async move {
+                        tokio::time::sleep(garp.delay).await;
+                        announce_burst(&instance, ifindex, &vips, garp.repeat).await;
+                    }));
+                }
+                continue;
+            }
             // Boxed: inline, the netlink futures would make every idle worker as big
             // as its largest op (1.5 KiB a task, 255 times); boxed, only for the op.
             Box::pin(apply(&nl, proto, &instance, *op)).await;
+        }
+        if let Some(h) = second_burst {
+            h.abort();
         }
     });
     let mut h = handles.lock().unwrap_or_else(|p| p.into_inner());
@@ -148,34 +178,21 @@ async fn apply(nl: &Netlink, proto: u8, instance: &str, op: KernelOp) {
                 }
             }
         }
-        KernelOp::Announce {
-            ifindex,
-            vips,
-            garp,
-        } => {
-            // A first burst at once, a second after `delay` (switches that missed
-            // the first, e.g. while their port was still learning).
-            let interval = Duration::from_millis(10);
-            for burst in 0..2 {
-                if burst == 1 {
-                    if garp.delay.is_zero() {
-                        break;
-                    }
-                    tokio::time::sleep(garp.delay).await;
-                }
-                for v in &vips {
-                    if let Err(e) = netlink::announce(
-                        ifindex,
-                        v.address.addr(),
-                        u32::from(garp.repeat),
-                        interval,
-                    )
-                    .await
-                    {
-                        warn!(instance, error = %e, "gratuitous ARP / NA not sent");
-                    }
-                }
-            }
+        // Handled by the worker loop: a burst now, a second one after the delay.
+        KernelOp::Announce { .. } => {}
+    }
+}
+
+/// One burst of gratuitous ARP (IPv4) / unsolicited NA (IPv6) for each VIP: a first
+/// at once after becoming master, a second after `garp.delay` (switches that missed
+/// the first, e.g. while their port was still learning).
+async fn announce_burst(instance: &str, ifindex: u32, vips: &[config::Vip], repeat: u8) {
+    let interval = Duration::from_millis(10);
+    for v in vips {
+        if let Err(e) =
+            netlink::announce(ifindex, v.address.addr(), u32::from(repeat), interval).await
+        {
+            warn!(instance, error = %e, "gratuitous ARP / NA not sent");
         }
     }
 }
