@@ -1327,10 +1327,13 @@ delay_ms = 1500
 #[test]
 fn dual_stack_sync_group_moves_both_families_together() {
     let tmp = tmpdir("dualstack");
-    let flag = tmp.path().join("v6-healthy");
+    // Each node checks its own IPv6 side; only A's fails.
+    let flag = tmp.path().join("a-v6-healthy");
+    let b_flag = tmp.path().join("b-v6-healthy");
     std::fs::write(&flag, "").unwrap();
+    std::fs::write(&b_flag, "").unwrap();
     let (mut a, mut b, _r) = routed6(tmp.path(), "auto");
-    let cfg = |n: &Node, me4: &str, peer4: &str, me6: &str, peer6: &str, prio: u8| {
+    let cfg = |n: &Node, me4: &str, peer4: &str, me6: &str, peer6: &str, prio: u8, flag: &Path| {
         format!(
             r#"
 [global]
@@ -1387,8 +1390,8 @@ members = ["svc4", "svc6"]
             flag = flag.display(),
         )
     };
-    a.write_config(&cfg(&a, A_ADDR, "10.1.2.10", A6, B6, 200));
-    b.write_config(&cfg(&b, "10.1.2.10", A_ADDR, B6, A6, 100));
+    a.write_config(&cfg(&a, A_ADDR, "10.1.2.10", A6, B6, 200, &flag));
+    b.write_config(&cfg(&b, "10.1.2.10", A_ADDR, B6, A6, 100, &b_flag));
     let v4 = format!("{VIP}/32");
     let both = |n: &Node| n.holds("lo", &v4) && n.holds("lo", VIP6);
     let none = |n: &Node| !n.holds("lo", &v4) && !n.holds("lo", VIP6);
