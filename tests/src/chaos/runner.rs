@@ -85,6 +85,10 @@ struct Run {
     log: RunLog,
     recipe: Recipe,
     live: bool,
+    /// When the daemon the last step restarted answered its status socket: the
+    /// other node's stable window runs from then, since the restarted one preempts
+    /// only its preempt delay after its own start.
+    ready_at: Option<Instant>,
 }
 
 /// Runs the chaos schedule; the log (also written as JSON when asked) says whether
@@ -134,6 +138,7 @@ pub fn run(opts: &Options) -> Result<RunLog> {
         log.lives.push(Life::new(letter(node), pid, None));
     }
     let mut run = Run {
+        ready_at: None,
         rig,
         watch,
         client,
@@ -221,6 +226,13 @@ impl Run {
             .rig
             .pid(node)
             .context("daemon not running after start")?;
+        // Up means answering: its state machines run (and its preempt delay counts)
+        // from about then.
+        let up = Instant::now();
+        while self.rig.status(node).is_err() && up.elapsed() < settle::DAEMON_START {
+            std::thread::sleep(POLL);
+        }
+        self.ready_at = Some(Instant::now());
         for l in self.log.lives.iter_mut().filter(|l| l.node == letter(node)) {
             l.running = false;
         }
@@ -283,9 +295,12 @@ impl Run {
                 (Some(h), _) => Some((Instant::now(), h, now.route == Some(h))),
                 (None, _) => None,
             };
+            // A stretch that began before a restarted daemon was up says nothing
+            // about that daemon's preemption yet: count it from then.
             if let Some((t, h, true)) = stretch
                 && now.settled() == Some(h)
-                && t.elapsed() >= settle::stable_window(&self.params, h)
+                && self.ready_at.map_or(t, |r| r.max(t)).elapsed()
+                    >= settle::stable_window(&self.params, h)
             {
                 out.settled = true;
                 return Ok(out);
@@ -365,6 +380,7 @@ impl Run {
     }
 
     fn episode(&mut self, step: Step, t0: u64) -> Result<Episode> {
+        self.ready_at = None;
         let roles = self.roles()?;
         let node = inject::target_node(&step.fault, roles);
         let bound = settle::bound(&step.fault, &self.params, self.recipe);
