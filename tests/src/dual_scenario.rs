@@ -382,10 +382,11 @@ pub fn run_dual(vrrpd: &Path, interval: Duration, scenario: DualScenario) -> Res
     let final_master = scenario.final_master();
     if !rig.holds_vip(final_master) || rig.holds_vip(final_master.other()) {
         bail!(
-            "{final_master:?} alone should hold the VIP at the end of {}\n--- A ---\n{}\n--- B ---\n{}",
+            "{final_master:?} alone should hold the VIP at the end of {}\n--- A ---\n{}\n--- B ---\n{}{}",
             scenario.name(),
             tail(&rig.log(Node::A), 30),
-            tail(&rig.log(Node::B), 30)
+            tail(&rig.log(Node::B), 30),
+            rig.lab.diagnostics()
         );
     }
     Ok(DualOutcome {

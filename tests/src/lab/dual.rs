@@ -23,6 +23,7 @@ use std::{
     net::Ipv4Addr,
     path::Path,
     process::Command,
+    sync::{Mutex, MutexGuard},
     time::{Duration, Instant},
 };
 
@@ -369,11 +370,18 @@ pub fn bird_router_conf(r: Router, log: &Path) -> String {
     c
 }
 
+/// One dual-homed lab at a time per process: two of them (ten BIRDs with BFD every
+/// 10 ms, two 1 ms probe clients) starve each other's BIRD for longer than BFD's
+/// 30 ms on a 2-core VM, and every session of the starved one drops at once.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
 /// The dual-homed topology with BIRD running in every namespace. Fields drop in
-/// order: namespaces (and their processes) first, then the scratch directory.
+/// order: namespaces (and their processes) first, then the scratch directory, then
+/// the turn, so the next lab starts only once this one is gone.
 pub struct DualLab {
     pub net: DualHomed,
     dir: TempDir,
+    _turn: MutexGuard<'static, ()>,
 }
 
 impl DualLab {
@@ -381,9 +389,12 @@ impl DualLab {
     /// is established.
     pub fn start() -> Result<DualLab> {
         require_tools(super::Recipe::BirdBgpBfd)?;
+        // A test that panicked while holding the turn has dropped its lab already.
+        let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
         let mut lab = DualLab {
             net: DualHomed::new("dh")?,
             dir: TempDir::new("dual"),
+            _turn: turn,
         };
         let dir = lab.dir.path().to_path_buf();
         let mut sockets = Vec::new();
