@@ -165,6 +165,33 @@ impl Netns {
             .with_context(|| format!("ifindex of {dev} in {}", self.name))
     }
 
+    /// The link-local IPv6 address of `dev`, once duplicate address detection is done
+    /// with it (a tentative address cannot be a source yet).
+    pub fn link_local(&self, dev: &str) -> Result<std::net::Ipv6Addr> {
+        let start = std::time::Instant::now();
+        loop {
+            let out = self.exec(&[
+                "ip", "-6", "-o", "addr", "show", "dev", dev, "scope", "link",
+            ])?;
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            if !text.contains("tentative")
+                && let Some(addr) = text.split_whitespace().skip_while(|w| *w != "inet6").nth(1)
+            {
+                let addr = addr.split('/').next().unwrap_or_default();
+                return addr.parse().with_context(|| {
+                    format!("link-local address {addr:?} of {dev} in {}", self.name)
+                });
+            }
+            if start.elapsed() > std::time::Duration::from_secs(10) {
+                bail!(
+                    "no usable link-local address on {dev} in {}: {text}",
+                    self.name
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
     /// Enters the namespace on the calling thread (for in-process daemons and
     /// sockets). Use from a dedicated thread: the thread stays in the namespace.
     pub fn enter(&self) -> Result<()> {

@@ -609,7 +609,7 @@ impl Lab {
                         .unwrap();
                 }
                 veth(&a, "eth0", &b, "eth0").unwrap();
-                let addrs = [&a, &b].map(|ns| link_local(ns).to_string());
+                let addrs = [&a, &b].map(|ns| ns.link_local("eth0").unwrap().to_string());
                 (a, b, None, addrs)
             }
         };
@@ -931,29 +931,6 @@ fn imported_case(version: u8, master: Kind) {
     let tmp = TempDir::new(&format!("kai{version}{master:?}"));
     let mut lab = Lab::new(tmp.path(), Proto::new(version, Net::V4), master, true);
     lab.run();
-}
-
-/// The link-local address of `ns`'s eth0.
-fn link_local(ns: &Netns) -> std::net::Ipv6Addr {
-    let start = Instant::now();
-    loop {
-        let out = ns
-            .exec(&[
-                "ip", "-6", "-o", "addr", "show", "dev", "eth0", "scope", "link",
-            ])
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        if !text.contains("tentative")
-            && let Some(a) = text.split_whitespace().skip_while(|w| *w != "inet6").nth(1)
-        {
-            return a.split('/').next().unwrap().parse().unwrap();
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "no link-local address on eth0: {text}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 #[test]

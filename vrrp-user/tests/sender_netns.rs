@@ -293,29 +293,6 @@ fn received6(fd: &OwnedFd) -> Vec<(Ipv6Addr, Ipv6Addr, u8, Advert)> {
     }
 }
 
-/// The link-local address of `ns`'s eth0, once it is no longer tentative.
-fn link_local(ns: &Netns) -> Ipv6Addr {
-    let start = std::time::Instant::now();
-    loop {
-        let out = ns
-            .exec(&[
-                "ip", "-6", "-o", "addr", "show", "dev", "eth0", "scope", "link",
-            ])
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        if !text.contains("tentative")
-            && let Some(addr) = text.split_whitespace().skip_while(|w| *w != "inet6").nth(1)
-        {
-            return addr.split('/').next().unwrap().parse().unwrap();
-        }
-        assert!(
-            start.elapsed() < std::time::Duration::from_secs(10),
-            "no usable link-local address on eth0: {text}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-}
-
 #[test]
 fn ipv6_unicast_and_multicast_with_hop_limit_255_and_good_checksums() {
     require_root_and_netns().unwrap();
@@ -349,7 +326,7 @@ fn ipv6_unicast_and_multicast_with_hop_limit_255_and_good_checksums() {
         ns.exec(&["sysctl", "-qw", "net.ipv6.conf.eth0.accept_dad=0"])
             .unwrap();
     }
-    let a_ll = link_local(&a);
+    let a_ll = a.link_local("eth0").unwrap();
     let rx = receiver6(&b, b.ifindex("eth0").unwrap());
     let mac = b
         .exec(&["cat", "/sys/class/net/eth0/address"])
